@@ -1,0 +1,1 @@
+"""An authenticated user-account service: sign-up, login and account management."""

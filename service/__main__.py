@@ -1,0 +1,109 @@
+"""Command line: `python -m service [serve | migrate | create-superuser --email E]`."""
+
+import argparse
+import getpass
+import os
+import sys
+
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from service.config import Settings, get_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m service")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", help="apply migrations on SQLite, then serve on $PORT (default)")
+    commands.add_parser("migrate", help="bring the database schema up to date")
+    superuser = commands.add_parser(
+        "create-superuser",
+        help="create a superuser, or promote an existing user; the password comes from "
+        "$SUPERUSER_PASSWORD or a prompt",
+    )
+    superuser.add_argument("--email", required=True)
+    superuser.add_argument("--full-name", default=None)
+    args = parser.parse_args(argv)
+
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        print(f"error: invalid configuration: {_first_message(exc)}", file=sys.stderr)
+        return 2
+    if args.command == "migrate":
+        return _migrate(settings)
+    if args.command == "create-superuser":
+        return _create_superuser(settings, email=args.email, full_name=args.full_name)
+    return _serve(settings)
+
+
+def _first_message(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    return str(error.get("msg", exc)).removeprefix("Value error, ")
+
+
+def _migrate(settings: Settings) -> int:
+    from service.database import migrate
+
+    migrate(settings.database_url)
+    return 0
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    if settings.is_sqlite:
+        # The zero-setup default: the first run creates the schema itself.
+        _migrate(settings)
+    settings.signing_key  # noqa: B018 - create the development key before workers race for it
+    uvicorn.run(
+        "service.main:create_app",
+        factory=True,
+        host=os.environ.get("HOST", "127.0.0.1"),
+        port=int(os.environ.get("PORT", "8000")),
+        workers=int(os.environ.get("WEB_CONCURRENCY", "1")),
+        proxy_headers=True,
+    )
+    return 0
+
+
+def _create_superuser(settings: Settings, *, email: str, full_name: str | None) -> int:
+    from service.database import Database
+    from service.models import User
+    from service.schemas import UserCreate
+    from service.security import PasswordHasher
+
+    database = Database(settings)
+    try:
+        with database.sessions() as db:
+            user = db.scalar(select(User).where(User.email == email.strip().lower()))
+            if user is None:
+                password = os.environ.get("SUPERUSER_PASSWORD") or getpass.getpass("Password: ")
+                try:
+                    data = UserCreate(email=email, password=password, full_name=full_name)
+                except ValidationError as exc:
+                    problems = "; ".join(str(error["msg"]) for error in exc.errors())
+                    print(f"error: {problems}", file=sys.stderr)
+                    return 2
+                hasher = PasswordHasher(rounds=settings.bcrypt_rounds, threads=1)
+                user = User(
+                    email=data.email,
+                    full_name=data.full_name,
+                    hashed_password=hasher.hash_now(data.password),
+                )
+                db.add(user)
+                verb = "created"
+            else:
+                verb = "promoted"
+            user.is_superuser = True
+            user.is_active = True
+            db.commit()
+            email = user.email
+    finally:
+        database.dispose()
+    print(f"superuser {email} {verb}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""Account rules between the routes and the database: sign up, authenticate,
+change, delete. Hashing runs on the hasher's threads and database work on
+the threadpool, so none of it blocks the event loop.
+"""
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from service.config import Settings
+from service.errors import ApiError, ErrorCode, entry
+from service.models import MAX_ID, User
+from service.passwords import password_problems
+from service.schemas import UserCreate, UserUpdate
+from service.security import PasswordHasher
+from service.sessions import SessionStore
+
+T = TypeVar("T")
+
+# Fields a user may change on itself that need its current password.
+_REAUTH_FIELDS = frozenset({"email", "password"})
+_SUPERUSER_FIELDS = ("is_active", "is_superuser")
+
+
+async def _in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    return await run_in_threadpool(fn, *args, **kwargs)
+
+
+def email_taken() -> ApiError:
+    return ApiError(409, ErrorCode.EMAIL_TAKEN, "An account with this email exists", "email")
+
+
+def forbidden(field: str | None = None) -> ApiError:
+    return ApiError(403, ErrorCode.FORBIDDEN, "Not allowed", field)
+
+
+def not_found() -> ApiError:
+    return ApiError(404, ErrorCode.NOT_FOUND, "No such user")
+
+
+async def register(*, db: Session, hasher: PasswordHasher, data: UserCreate) -> User:
+    hashed = await hasher.hash(data.password)
+    user = User(email=data.email, hashed_password=hashed, full_name=data.full_name)
+    return await _in_thread(_insert, db, user)
+
+
+def _insert(db: Session, user: User) -> User:
+    db.add(user)
+    try:
+        db.commit()
+    except IntegrityError as exc:
+        # The unique index decides between simultaneous sign-ups: one wins.
+        db.rollback()
+        raise email_taken() from exc
+    return user
+
+
+async def authenticate(
+    *, db: Session, hasher: PasswordHasher, email: str, password: str
+) -> User | None:
+    """The active user with these credentials, or None, in the same time either way."""
+    user = await _in_thread(find_by_email, db, email.strip().lower())
+    matches, new_hash = await hasher.verify(password, user.hashed_password if user else None)
+    if user is None or not matches or not user.is_active:
+        return None
+    if new_hash is not None:
+        # The stored hash predates the current cost: upgrade it while we have the password.
+        user.hashed_password = new_hash
+        await _in_thread(db.commit)
+    return user
+
+
+def find_by_email(db: Session, email: str) -> User | None:
+    user = db.scalar(select(User).where(User.email == email))
+    db.commit()
+    return user
+
+
+def get_user(db: Session, user_id: int) -> User | None:
+    if not 1 <= user_id <= MAX_ID:
+        return None
+    return db.get(User, user_id)
+
+
+def list_users(db: Session, *, skip: int, limit: int) -> list[User]:
+    return list(db.scalars(select(User).order_by(User.id).offset(skip).limit(limit)))
+
+
+def delete_user(db: Session, *, user: User) -> None:
+    # The database cascades to the user's sessions.
+    db.execute(delete(User).where(User.id == user.id))
+    db.commit()
+
+
+async def update_user(
+    *,
+    db: Session,
+    hasher: PasswordHasher,
+    store: SessionStore,
+    settings: Settings,
+    actor: User,
+    actor_session: str,
+    target: User,
+    changes: UserUpdate,
+) -> User:
+    """Apply the fields present in `changes`, under the contract's rules."""
+    fields = changes.model_dump(exclude_unset=True, exclude={"current_password"})
+    if not actor.is_superuser:
+        for name in _SUPERUSER_FIELDS:
+            if name in fields:
+                raise forbidden(name)
+    if fields.get("email") == target.email:
+        del fields["email"]
+    acting_on_self = actor.id == target.id
+    if acting_on_self and _REAUTH_FIELDS & fields.keys():
+        await _check_current_password(hasher, target, changes.current_password)
+    new_hash = None
+    if "password" in fields:
+        new_password = fields.pop("password")
+        _check_similarity(new_password, fields.get("email", target.email), settings, "password")
+        new_hash = await hasher.hash(new_password)
+    return await _in_thread(
+        _apply,
+        db,
+        store,
+        target,
+        fields,
+        new_hash,
+        keep_session=actor_session if acting_on_self else None,
+    )
+
+
+async def change_password(
+    *,
+    db: Session,
+    hasher: PasswordHasher,
+    store: SessionStore,
+    settings: Settings,
+    user: User,
+    session_id: str,
+    current_password: str,
+    new_password: str,
+) -> None:
+    await _check_current_password(hasher, user, current_password)
+    _check_similarity(new_password, user.email, settings, "new_password")
+    new_hash = await hasher.hash(new_password)
+    await _in_thread(_apply, db, store, user, {}, new_hash, keep_session=session_id)
+
+
+def sign_out_everywhere(db: Session, *, store: SessionStore, user: User) -> None:
+    user.credential_version = User.credential_version + 1
+    store.revoke_all(db, user_id=user.id)
+    db.commit()
+
+
+async def _check_current_password(
+    hasher: PasswordHasher, user: User, current_password: str | None
+) -> None:
+    if current_password is None:
+        raise ApiError(
+            422,
+            ErrorCode.FIELD_REQUIRED,
+            "The current password is required for this change",
+            "current_password",
+        )
+    matches, _ = await hasher.verify(current_password, user.hashed_password)
+    if not matches:
+        raise ApiError(
+            403,
+            ErrorCode.INVALID_CURRENT_PASSWORD,
+            "The current password is wrong",
+            "current_password",
+        )
+
+
+def _check_similarity(password: str, email: str, settings: Settings, field: str) -> None:
+    # The schema has checked every rule it could; only the account's email was unknown to it.
+    problems = password_problems(password, min_length=settings.password_min_length, email=email)
+    if problems:
+        first, *rest = problems
+        raise ApiError(
+            422,
+            ErrorCode.WEAK_PASSWORD,
+            first,
+            field,
+            more=[entry(ErrorCode.WEAK_PASSWORD, message, field) for message in rest],
+        )
+
+
+def _apply(
+    db: Session,
+    store: SessionStore,
+    user: User,
+    fields: dict[str, Any],
+    new_hash: str | None,
+    *,
+    keep_session: str | None,
+) -> User:
+    """One transaction: the new values, and the sessions they end."""
+    deactivating = fields.get("is_active") is False and user.is_active
+    for name, value in fields.items():
+        setattr(user, name, value)
+    if new_hash is not None or deactivating:
+        user.credential_version = User.credential_version + 1
+        store.revoke_all(db, user_id=user.id, keep=None if deactivating else keep_session)
+    if new_hash is not None:
+        user.hashed_password = new_hash
+    try:
+        db.commit()
+    except IntegrityError as exc:
+        db.rollback()
+        raise email_taken() from exc
+    if new_hash is not None or deactivating:
+        db.refresh(user)
+    return user

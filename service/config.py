@@ -1,0 +1,108 @@
+"""Settings: read once from the environment and an optional `.env` file."""
+
+import os
+import secrets
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MIN_SECRET_BYTES = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production", "test"] = "development"
+    database_url: str = "sqlite:///./accounts.db"
+    secret_key: str | None = None
+    # Where a development key is generated and kept, so restarts and every
+    # worker sign with the same key.
+    secret_key_file: str = ".secret_key"
+    algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    access_token_expire_minutes: int = Field(15, ge=1)
+    refresh_token_expire_days: int = Field(30, ge=1)
+    session_max_lifetime_days: int = Field(90, ge=1)
+    bcrypt_rounds: int = Field(12, ge=4, le=31)
+    password_min_length: int = Field(8, ge=1, le=72)
+    cors_origins: Annotated[list[str], NoDecode] = []
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    db_pool_size: int = Field(10, ge=1)
+    db_max_overflow: int = Field(10, ge=0)
+    # Hashing threads per worker process: every core, shared among the workers.
+    hash_threads: int = Field(default_factory=lambda: _default_hash_threads(), ge=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _accept_heroku_postgres_scheme(cls, url: str) -> str:
+        return normalize_database_url(url)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production_key(self) -> "Settings":
+        if self.environment != "production":
+            return self
+        if not self.secret_key:
+            raise ValueError("SECRET_KEY must be set when ENVIRONMENT=production")
+        if len(self.secret_key.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes when ENVIRONMENT=production"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @cached_property
+    def signing_key(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        return _load_or_create_key(Path(self.secret_key_file))
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept Heroku's `postgres://` URLs, which SQLAlchemy no longer does."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url.removeprefix(prefix)
+    return url
+
+
+def _default_hash_threads() -> int:
+    workers = int(os.environ.get("WEB_CONCURRENCY", "1") or 1)
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+def _load_or_create_key(path: Path) -> str:
+    """Read the development key, creating it first if no one has.
+
+    Several workers may start at once: the key is written to a private temp
+    file and hard-linked into place, which fails if another worker won the
+    race, so nobody ever reads a half-written key.
+    """
+    if not path.exists():
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,98 @@
+"""Dependencies shared by the routes, as `Annotated` aliases."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from service import accounts
+from service.config import Settings
+from service.errors import ApiError, ErrorCode
+from service.models import User
+from service.security import PasswordHasher
+from service.sessions import Principal, SessionStore
+
+# Swagger UI's Authorize button logs in through this URL with the password grant.
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="login", auto_error=False)
+
+
+# Cheap lookups are `async def`: a plain `def` dependency costs a threadpool hop.
+async def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+async def get_hasher(request: Request) -> PasswordHasher:
+    return request.app.state.hasher
+
+
+async def get_session_store(request: Request) -> SessionStore:
+    return request.app.state.sessions
+
+
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    # Creating a session touches no connection; the work that does runs in threads.
+    session = request.app.state.database.sessions()
+    try:
+        yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+Hasher = Annotated[PasswordHasher, Depends(get_hasher)]
+Sessions = Annotated[SessionStore, Depends(get_session_store)]
+DbSession = Annotated[Session, Depends(get_db)]
+
+
+def get_principal(
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+    db: DbSession,
+    store: Sessions,
+) -> Principal:
+    if not token:
+        raise ApiError(401, ErrorCode.NOT_AUTHENTICATED, "Not authenticated")
+    return store.authenticate(db, access_token=token)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_current_user(principal: CurrentPrincipal) -> User:
+    return principal.user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def require_superuser(user: CurrentUser) -> User:
+    if not user.is_superuser:
+        raise accounts.forbidden()
+    return user
+
+
+def get_target_user(
+    user_id: Annotated[int, Path(description="The user's id")],
+    principal: CurrentPrincipal,
+    db: DbSession,
+) -> User:
+    """The user a `/users/{user_id}` route acts on: oneself, or anyone for a superuser.
+
+    Others get 403 whether or not the id exists, so ids cannot be probed.
+    """
+    if principal.user.id == user_id:
+        return principal.user
+    if not principal.user.is_superuser:
+        raise accounts.forbidden()
+    user = accounts.get_user(db, user_id)
+    if user is None:
+        raise accounts.not_found()
+    return user
+
+
+TargetUser = Annotated[User, Depends(get_target_user)]

@@ -1,0 +1,74 @@
+"""The application factory: `uvicorn --factory service.main:create_app`."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from service.config import Settings, get_settings
+from service.database import Database
+from service.errors import install_error_handlers
+from service.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from service.routes import auth, health, users
+from service.security import PasswordHasher, TokenCodec
+from service.sessions import SessionStore
+
+DESCRIPTION = """
+Sign-up, OAuth2 login with rotating refresh tokens, and account management.
+
+Use **Authorize** with your email as the username to call the protected routes.
+Every error answers `{"errors": [{"code", "message", "field"}]}`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    database = Database(settings)
+    hasher = PasswordHasher(rounds=settings.bcrypt_rounds, threads=settings.hash_threads)
+    tokens = TokenCodec(
+        key=settings.signing_key,
+        algorithm=settings.algorithm,
+        access_ttl=timedelta(minutes=settings.access_token_expire_minutes),
+    )
+    sessions = SessionStore(
+        tokens=tokens,
+        refresh_ttl=timedelta(days=settings.refresh_token_expire_days),
+        max_lifetime=timedelta(days=settings.session_max_lifetime_days),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        hasher.shutdown()
+        database.dispose()
+
+    app = FastAPI(
+        title="Account service",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.hasher = hasher
+    app.state.sessions = sessions
+
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["Location", "Retry-After", "X-Request-ID"],
+        )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Added last, so it is outermost: every response, a 500 included, gets an id.
+    app.add_middleware(RequestContextMiddleware)
+
+    app.include_router(auth.router)
+    app.include_router(users.router)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,119 @@
+"""ASGI middleware: request ids, the body size limit, the last-resort 500."""
+
+import logging
+import re
+import uuid
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import ErrorCode, entry, error_response
+
+logger = logging.getLogger("service.requests")
+
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+class RequestContextMiddleware:
+    """Gives every request an id and turns any unhandled exception into a 500 envelope.
+
+    Sits outside the routing, so the id is on every response, the 500 included,
+    and a traceback reaches only the log, tagged with the id.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            logger.exception(
+                "unhandled error request_id=%s %s %s",
+                request_id,
+                scope.get("method"),
+                scope.get("path"),
+            )
+            if started:
+                raise
+            response = error_response(
+                500, [entry(ErrorCode.INTERNAL_ERROR, "Internal server error")]
+            )
+            await response(scope, receive, send_with_id)
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            return candidate if _SAFE_REQUEST_ID.fullmatch(candidate) else None
+    return None
+
+
+class BodySizeLimitMiddleware:
+    """413 for bodies over `max_bytes`, declared or streamed, before they are read whole."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._declared_length(scope) > self.max_bytes:
+            await self._too_large()(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # FastAPI re-raises an HTTPException met while reading the
+                    # body, so it reaches the envelope handler.
+                    raise HTTPException(413, "Request body too large")
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+    @staticmethod
+    def _declared_length(scope: Scope) -> int:
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    return int(value)
+                except ValueError:
+                    return 0
+        return 0
+
+    def _too_large(self):  # type: ignore[no-untyped-def]
+        return error_response(
+            413,
+            [
+                entry(
+                    ErrorCode.REQUEST_TOO_LARGE,
+                    f"The request body must be at most {self.max_bytes} bytes",
+                )
+            ],
+        )

@@ -1,0 +1,145 @@
+"""The OAuth2 token endpoint and sign-out."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Response, status
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from service import accounts
+from service.deps import CurrentPrincipal, DbSession, Hasher, Sessions
+from service.errors import ApiError, ErrorCode, OAuthError, entry
+from service.openapi import (
+    ALWAYS,
+    FIELD_REQUIRED,
+    INVALID_TOKEN,
+    SIGNED_IN,
+    TOKEN_EXPIRED,
+    WITH_BODY,
+    Documented,
+    error_responses,
+)
+from service.schemas import PASSWORD_INPUT_LIMIT, RefreshRequest, TokenPair
+
+router = APIRouter(tags=["auth"])
+
+INVALID_CREDENTIALS = Documented(401, ErrorCode.INVALID_CREDENTIALS, "Incorrect email or password")
+UNSUPPORTED_GRANT = Documented(
+    400, ErrorCode.UNSUPPORTED_GRANT_TYPE, "Unsupported grant_type", "grant_type"
+)
+
+
+class TokenRequest(BaseModel):
+    """RFC 6749 token request: the password grant (4.3) or the refresh grant (6)."""
+
+    grant_type: str | None = Field(
+        None, max_length=64, description="`password` (the default) or `refresh_token`"
+    )
+    username: str | None = Field(None, max_length=320, description="The account's email")
+    password: str | None = Field(None, max_length=PASSWORD_INPUT_LIMIT)
+    scope: str = Field("", max_length=1024, description="Accepted and ignored")
+    refresh_token: str | None = Field(None, max_length=4096)
+    client_id: str | None = Field(None, max_length=256)
+    client_secret: str | None = Field(None, max_length=256)
+
+
+def _no_store(response: Response) -> None:
+    # RFC 6749 5.1: token responses must not be cached.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+
+
+def _require(form: TokenRequest, *names: str) -> list[str]:
+    """The values of the named fields, or a 422 naming each missing one."""
+    values = [getattr(form, name) for name in names]
+    missing = [name for name, value in zip(names, values, strict=True) if not value]
+    if missing:
+        first, *rest = missing
+        raise ApiError(
+            422,
+            ErrorCode.FIELD_REQUIRED,
+            "Field required",
+            first,
+            oauth_error=OAuthError.INVALID_REQUEST,
+            more=[entry(ErrorCode.FIELD_REQUIRED, "Field required", name) for name in rest],
+        )
+    return values
+
+
+@router.post(
+    "/login",
+    name="login",
+    summary="Log in (OAuth2 password grant) or refresh (refresh_token grant)",
+    response_model=TokenPair,
+    responses=error_responses(
+        UNSUPPORTED_GRANT,
+        INVALID_CREDENTIALS,
+        INVALID_TOKEN,
+        TOKEN_EXPIRED,
+        FIELD_REQUIRED,
+        *WITH_BODY,
+        oauth=True,
+    ),
+)
+async def login(
+    form: Annotated[TokenRequest, Form()],
+    response: Response,
+    db: DbSession,
+    hasher: Hasher,
+    store: Sessions,
+) -> TokenPair:
+    _no_store(response)
+    grant_type = form.grant_type or "password"
+    if grant_type == "refresh_token":
+        (refresh_token,) = _require(form, "refresh_token")
+        return await run_in_threadpool(store.rotate, db, refresh_token=refresh_token)
+    if grant_type != "password":
+        raise ApiError(
+            400,
+            ErrorCode.UNSUPPORTED_GRANT_TYPE,
+            "grant_type must be password or refresh_token",
+            "grant_type",
+            oauth_error=OAuthError.UNSUPPORTED_GRANT_TYPE,
+        )
+    email, password = _require(form, "username", "password")
+    user = await accounts.authenticate(db=db, hasher=hasher, email=email, password=password)
+    if user is None:
+        raise ApiError(
+            401,
+            INVALID_CREDENTIALS.code,
+            INVALID_CREDENTIALS.message,
+            oauth_error=OAuthError.INVALID_GRANT,
+        )
+    return await run_in_threadpool(store.open, db, user=user)
+
+
+@router.post(
+    "/refresh",
+    name="refresh",
+    summary="Spend a refresh token for a new token pair",
+    response_model=TokenPair,
+    responses=error_responses(INVALID_TOKEN, TOKEN_EXPIRED, FIELD_REQUIRED, *WITH_BODY, oauth=True),
+)
+def refresh(body: RefreshRequest, response: Response, db: DbSession, store: Sessions) -> TokenPair:
+    _no_store(response)
+    return store.rotate(db, refresh_token=body.refresh_token)
+
+
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="End the login session of a refresh token",
+    responses=error_responses(FIELD_REQUIRED, *WITH_BODY),
+)
+def logout(body: RefreshRequest, db: DbSession, store: Sessions) -> None:
+    store.revoke(db, refresh_token=body.refresh_token)
+
+
+@router.post(
+    "/logout/all",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="End every session of the signed-in user",
+    responses=error_responses(*SIGNED_IN, *ALWAYS),
+)
+def logout_all(principal: CurrentPrincipal, db: DbSession, store: Sessions) -> None:
+    accounts.sign_out_everywhere(db, store=store, user=principal.user)

@@ -1,0 +1,208 @@
+"""Sign-up, the signed-in user's own account, and user management."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from service import accounts
+from service.deps import (
+    CurrentPrincipal,
+    CurrentUser,
+    DbSession,
+    Hasher,
+    Sessions,
+    SettingsDep,
+    TargetUser,
+    require_superuser,
+)
+from service.openapi import (
+    ALWAYS,
+    EMAIL_TAKEN,
+    FIELD_REQUIRED,
+    FORBIDDEN,
+    INVALID_CURRENT_PASSWORD,
+    INVALID_EMAIL,
+    NOT_FOUND,
+    SIGNED_IN,
+    WEAK_PASSWORD,
+    WITH_BODY,
+    error_responses,
+)
+from service.schemas import PasswordChange, UserCreate, UserPublic, UserUpdate, UserUpdateMe
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+_UPDATE_ERRORS = (
+    *SIGNED_IN,
+    FORBIDDEN,
+    INVALID_CURRENT_PASSWORD,
+    EMAIL_TAKEN,
+    FIELD_REQUIRED,
+    INVALID_EMAIL,
+    WEAK_PASSWORD,
+    *WITH_BODY,
+)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Sign up",
+    response_model=UserPublic,
+    responses=error_responses(
+        EMAIL_TAKEN, FIELD_REQUIRED, INVALID_EMAIL, WEAK_PASSWORD, *WITH_BODY
+    ),
+)
+async def sign_up(
+    body: UserCreate, response: Response, db: DbSession, hasher: Hasher
+) -> UserPublic:
+    user = await accounts.register(db=db, hasher=hasher, data=body)
+    response.headers["Location"] = f"/users/{user.id}"
+    return UserPublic.model_validate(user)
+
+
+@router.get(
+    "/me",
+    summary="The signed-in user",
+    response_model=UserPublic,
+    responses=error_responses(*SIGNED_IN, *ALWAYS),
+)
+async def read_me(user: CurrentUser) -> UserPublic:
+    return UserPublic.model_validate(user)
+
+
+@router.patch(
+    "/me",
+    summary="Change the signed-in user's name or email",
+    response_model=UserPublic,
+    responses=error_responses(*_UPDATE_ERRORS),
+)
+async def update_me(
+    body: UserUpdateMe,
+    principal: CurrentPrincipal,
+    db: DbSession,
+    hasher: Hasher,
+    store: Sessions,
+    settings: SettingsDep,
+) -> UserPublic:
+    changes = UserUpdate.model_validate(body.model_dump(exclude_unset=True))
+    user = await accounts.update_user(
+        db=db,
+        hasher=hasher,
+        store=store,
+        settings=settings,
+        actor=principal.user,
+        actor_session=principal.session_id,
+        target=principal.user,
+        changes=changes,
+    )
+    return UserPublic.model_validate(user)
+
+
+@router.delete(
+    "/me",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete the signed-in user",
+    responses=error_responses(*SIGNED_IN, *ALWAYS),
+)
+def delete_me(user: CurrentUser, db: DbSession) -> None:
+    accounts.delete_user(db, user=user)
+
+
+@router.post(
+    "/me/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Change the password; every other session is signed out",
+    responses=error_responses(
+        *SIGNED_IN, INVALID_CURRENT_PASSWORD, FIELD_REQUIRED, WEAK_PASSWORD, *WITH_BODY
+    ),
+)
+async def change_my_password(
+    body: PasswordChange,
+    principal: CurrentPrincipal,
+    db: DbSession,
+    hasher: Hasher,
+    store: Sessions,
+    settings: SettingsDep,
+) -> None:
+    await accounts.change_password(
+        db=db,
+        hasher=hasher,
+        store=store,
+        settings=settings,
+        user=principal.user,
+        session_id=principal.session_id,
+        current_password=body.current_password,
+        new_password=body.new_password,
+    )
+
+
+@router.get(
+    "",
+    summary="List users (superusers)",
+    response_model=list[UserPublic],
+    dependencies=[Depends(require_superuser)],
+    responses=error_responses(*SIGNED_IN, FORBIDDEN, *ALWAYS),
+)
+def list_users(
+    db: DbSession,
+    skip: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> list[UserPublic]:
+    return [
+        UserPublic.model_validate(user) for user in accounts.list_users(db, skip=skip, limit=limit)
+    ]
+
+
+@router.get(
+    "/{user_id}",
+    summary="A user (itself, or anyone for superusers)",
+    response_model=UserPublic,
+    responses=error_responses(*SIGNED_IN, FORBIDDEN, NOT_FOUND, *ALWAYS),
+)
+async def read_user(user: TargetUser) -> UserPublic:
+    return UserPublic.model_validate(user)
+
+
+async def _update_user(
+    body: UserUpdate,
+    target: TargetUser,
+    principal: CurrentPrincipal,
+    db: DbSession,
+    hasher: Hasher,
+    store: Sessions,
+    settings: SettingsDep,
+) -> UserPublic:
+    user = await accounts.update_user(
+        db=db,
+        hasher=hasher,
+        store=store,
+        settings=settings,
+        actor=principal.user,
+        actor_session=principal.session_id,
+        target=target,
+        changes=body,
+    )
+    return UserPublic.model_validate(user)
+
+
+for _method in ("PUT", "PATCH"):
+    router.add_api_route(
+        "/{user_id}",
+        _update_user,
+        methods=[_method],
+        name=f"update_user_{_method.lower()}",
+        summary="Change a user (itself, or anyone for superusers); fields absent stay as they are",
+        response_model=UserPublic,
+        responses=error_responses(*_UPDATE_ERRORS, NOT_FOUND),
+    )
+
+
+@router.delete(
+    "/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a user (itself, or anyone for superusers)",
+    responses=error_responses(*SIGNED_IN, FORBIDDEN, NOT_FOUND, *ALWAYS),
+)
+def delete_user(user: TargetUser, db: DbSession) -> None:
+    accounts.delete_user(db, user=user)

@@ -1,0 +1,176 @@
+"""The API's request and response shapes. Tables live in models.py."""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from service.config import get_settings
+from service.models import EMAIL_MAX_LENGTH, FULL_NAME_MAX_LENGTH
+from service.passwords import password_problems
+
+# Longer than any address could be; checked before the costlier validation.
+_EMAIL_INPUT_LIMIT = 320
+# Passwords are refused past 72 bytes anyway; this bounds the work spent on input.
+PASSWORD_INPUT_LIMIT = 1024
+
+
+def _normalize_email(value: object) -> str:
+    if not isinstance(value, str):
+        raise PydanticCustomError("invalid_email", "Must be an email address")
+    candidate = value.strip()
+    if len(candidate) > _EMAIL_INPUT_LIMIT:
+        raise PydanticCustomError("invalid_email", "The email address is too long")
+    try:
+        address = validate_email(candidate, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise PydanticCustomError(
+            "invalid_email", "Not a valid email address: {reason}", {"reason": str(exc)}
+        ) from exc
+    normalized = address.normalized.lower()
+    if len(normalized) > EMAIL_MAX_LENGTH:
+        raise PydanticCustomError("invalid_email", "The email address is too long")
+    return normalized
+
+
+EmailAddress = Annotated[
+    str,
+    BeforeValidator(_normalize_email),
+    WithJsonSchema(
+        {"type": "string", "format": "email", "maxLength": EMAIL_MAX_LENGTH},
+        mode="validation",
+    ),
+]
+FullName = Annotated[str | None, Field(max_length=FULL_NAME_MAX_LENGTH)]
+PasswordInput = Annotated[str, Field(max_length=PASSWORD_INPUT_LIMIT)]
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(
+        lambda value: value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), return_type=str
+    ),
+    WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
+]
+
+
+def check_new_password(password: str, email: str | None) -> str:
+    """Raise one validation error that lists every rule `password` breaks."""
+    problems = password_problems(
+        password, min_length=get_settings().password_min_length, email=email
+    )
+    if problems:
+        raise PydanticCustomError("weak_password", problems[0], {"problems": problems})
+    return password
+
+
+class RequestModel(BaseModel):
+    # A misspelt field is an error, not a silently ignored no-op.
+    model_config = ConfigDict(extra="forbid")
+
+
+class UserCreate(RequestModel):
+    email: EmailAddress
+    password: PasswordInput
+    full_name: FullName = None
+
+    @field_validator("password")
+    @classmethod
+    def _strong_password(cls, password: str, info: ValidationInfo) -> str:
+        return check_new_password(password, info.data.get("email"))
+
+
+class UserUpdateMe(RequestModel):
+    """PATCH /users/me: absent fields are left as they are."""
+
+    full_name: FullName = None
+    email: EmailAddress | None = None
+    current_password: PasswordInput | None = None
+
+
+class UserUpdate(RequestModel):
+    """PUT/PATCH /users/{id}: absent fields are left as they are."""
+
+    email: EmailAddress | None = None
+    full_name: FullName = None
+    password: PasswordInput | None = None
+    is_active: bool | None = None
+    is_superuser: bool | None = None
+    current_password: PasswordInput | None = None
+
+    @field_validator("password")
+    @classmethod
+    def _strong_password(cls, password: str | None, info: ValidationInfo) -> str | None:
+        if password is None:
+            return None
+        return check_new_password(password, info.data.get("email"))
+
+
+class PasswordChange(RequestModel):
+    current_password: PasswordInput
+    new_password: PasswordInput
+
+    @field_validator("new_password")
+    @classmethod
+    def _strong_password(cls, password: str) -> str:
+        # Similarity to the account's email is judged by the service, which knows it.
+        return check_new_password(password, None)
+
+
+class RefreshRequest(RequestModel):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    email: str = Field(examples=["ada@example.com"])
+    full_name: str | None = Field(examples=["Ada Lovelace"])
+    is_active: bool
+    is_superuser: bool
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds the access token lives")
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class HealthDb(BaseModel):
+    status: Literal["ok"] = "ok"
+    db: Literal["reachable"] = "reachable"
+
+
+class ErrorEntry(BaseModel):
+    code: str = Field(examples=["weak_password"])
+    message: str = Field(examples=["Password must be at least 8 characters"])
+    field: str | None = Field(examples=["password"])
+
+
+class ErrorEnvelope(BaseModel):
+    errors: list[ErrorEntry]
+
+
+class OAuthErrorEnvelope(ErrorEnvelope):
+    error: Literal["invalid_grant", "invalid_request", "unsupported_grant_type"]
+
+
+def error_example(code: str, message: str, field: str | None = None, **extra: Any) -> dict:
+    return {"errors": [{"code": code, "message": message, "field": field}], **extra}

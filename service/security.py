@@ -1,0 +1,184 @@
+"""Password hashing and tokens: the only module that knows passlib and jose."""
+
+import asyncio
+import secrets
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from jose import ExpiredSignatureError, JWTError, jwt
+from passlib.context import CryptContext
+
+BCRYPT_MAX_BYTES = 72
+
+
+def exceeds_bcrypt_limit(password: str) -> bool:
+    return len(password.encode()) > BCRYPT_MAX_BYTES
+
+
+class PasswordHasher:
+    """bcrypt on a few dedicated threads, never on the event loop.
+
+    bcrypt releases the GIL while it works, so `threads` hashes run truly in
+    parallel; the pool is sized to the cores so a login storm queues instead
+    of oversubscribing the CPU that every other request needs too.
+    """
+
+    def __init__(self, *, rounds: int, threads: int) -> None:
+        self._context = CryptContext(schemes=["bcrypt"], bcrypt__rounds=rounds)
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bcrypt")
+        # Unknown accounts are checked against this, so they take as long as real ones.
+        self._dummy_hash = self._context.hash(secrets.token_urlsafe(16))
+
+    def hash_now(self, password: str) -> str:
+        """Hash on the calling thread: for the command line, never a request."""
+        if exceeds_bcrypt_limit(password):
+            raise ValueError(f"password is longer than {BCRYPT_MAX_BYTES} bytes")
+        return self._context.hash(password)
+
+    async def hash(self, password: str) -> str:
+        return await self._run(self.hash_now, password)
+
+    async def verify(self, password: str, hashed: str | None) -> tuple[bool, str | None]:
+        """Check `password`; give (matches, a new hash when the stored one is outdated).
+
+        With no stored hash (unknown account) it still spends one bcrypt run.
+        """
+        if exceeds_bcrypt_limit(password):
+            # No stored password can be this long, and bcrypt 5 would raise.
+            return False, None
+        if hashed is None:
+            await self._run(self._context.verify, password, self._dummy_hash)
+            return False, None
+        return await self._run(self._context.verify_and_update, password, hashed)
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+ACCESS = "access"
+REFRESH = "refresh"
+
+
+class TokenError(Exception):
+    """A token that is malformed, forged, of the wrong type or expired."""
+
+
+class TokenExpiredError(TokenError):
+    pass
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: int
+    session_id: str
+    credential_version: int
+
+
+@dataclass(frozen=True)
+class RefreshClaims:
+    user_id: int
+    session_id: str
+    generation: int
+
+
+class TokenCodec:
+    """Signs and checks the service's JWTs with one key and one algorithm."""
+
+    def __init__(self, *, key: str, algorithm: str, access_ttl: timedelta) -> None:
+        self._key = key
+        self._algorithm = algorithm
+        self.access_ttl = access_ttl
+
+    def access_token(self, claims: AccessClaims, *, now: datetime | None = None) -> str:
+        now = now or datetime.now(UTC)
+        return self._encode(
+            ACCESS,
+            claims.user_id,
+            now,
+            now + self.access_ttl,
+            sid=claims.session_id,
+            ver=claims.credential_version,
+        )
+
+    def refresh_token(self, claims: RefreshClaims, *, expires_at: datetime) -> str:
+        return self._encode(
+            REFRESH,
+            claims.user_id,
+            datetime.now(UTC),
+            expires_at,
+            sid=claims.session_id,
+            gen=claims.generation,
+        )
+
+    def decode_access(self, token: str) -> AccessClaims:
+        payload = self._decode(token, ACCESS, verify_exp=True)
+        return AccessClaims(
+            user_id=_user_id(payload),
+            session_id=_session_id(payload),
+            credential_version=_counter(payload, "ver"),
+        )
+
+    def decode_refresh(self, token: str, *, verify_exp: bool = True) -> RefreshClaims:
+        payload = self._decode(token, REFRESH, verify_exp=verify_exp)
+        return RefreshClaims(
+            user_id=_user_id(payload),
+            session_id=_session_id(payload),
+            generation=_counter(payload, "gen"),
+        )
+
+    def _encode(
+        self, kind: str, user_id: int, now: datetime, expires: datetime, **extra: Any
+    ) -> str:
+        claims = {
+            "type": kind,
+            "sub": str(user_id),
+            "iat": int(now.timestamp()),
+            "exp": int(expires.timestamp()),
+            "jti": uuid.uuid4().hex,
+            **extra,
+        }
+        return jwt.encode(claims, self._key, algorithm=self._algorithm)
+
+    def _decode(self, token: str, kind: str, *, verify_exp: bool) -> dict[str, Any]:
+        try:
+            payload = jwt.decode(
+                token,
+                self._key,
+                algorithms=[self._algorithm],
+                options={"verify_exp": verify_exp, "require_exp": True, "require_sub": True},
+            )
+        except ExpiredSignatureError as exc:
+            raise TokenExpiredError from exc
+        except (JWTError, ValueError, TypeError) as exc:
+            raise TokenError from exc
+        if payload.get("type") != kind:
+            raise TokenError
+        return payload
+
+
+def _user_id(payload: dict[str, Any]) -> int:
+    sub = payload.get("sub")
+    if not isinstance(sub, str) or not (sub.isascii() and sub.isdigit()) or len(sub) > 12:
+        raise TokenError
+    return int(sub)
+
+
+def _session_id(payload: dict[str, Any]) -> str:
+    sid = payload.get("sid")
+    if not isinstance(sid, str) or len(sid) != 32:
+        raise TokenError
+    return sid
+
+
+def _counter(payload: dict[str, Any], name: str) -> int:
+    value = payload.get(name)
+    # bool is an int in Python; a token saying `true` is not a counter.
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**31:
+        raise TokenError
+    return value
