@@ -78,6 +78,13 @@ class RequestModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _not_null(value: Any) -> Any:
+    """Optional fields of a partial update may be left out, but not sent as null."""
+    if value is None:
+        raise PydanticCustomError("null_value", "May be left out, but not null")
+    return value
+
+
 class UserCreate(RequestModel):
     email: EmailAddress
     password: PasswordInput
@@ -96,6 +103,8 @@ class UserUpdateMe(RequestModel):
     email: EmailAddress | None = None
     current_password: PasswordInput | None = None
 
+    _present_means_not_null = field_validator("email", "current_password")(_not_null)
+
 
 class UserUpdate(RequestModel):
     """PUT/PATCH /users/{id}: absent fields are left as they are."""
@@ -107,11 +116,13 @@ class UserUpdate(RequestModel):
     is_superuser: bool | None = None
     current_password: PasswordInput | None = None
 
+    _present_means_not_null = field_validator(
+        "email", "password", "is_active", "is_superuser", "current_password"
+    )(_not_null)
+
     @field_validator("password")
     @classmethod
-    def _strong_password(cls, password: str | None, info: ValidationInfo) -> str | None:
-        if password is None:
-            return None
+    def _strong_password(cls, password: str, info: ValidationInfo) -> str:
         return check_new_password(password, info.data.get("email"))
 
 
