@@ -25,21 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     superuser.add_argument("--full-name", default=None)
     args = parser.parse_args(argv)
 
-    try:
-        settings = get_settings()
-    except ValidationError as exc:
-        print(f"error: invalid configuration: {_first_message(exc)}", file=sys.stderr)
-        return 2
+    settings = get_settings()
     if args.command == "migrate":
         return _migrate(settings)
     if args.command == "create-superuser":
         return _create_superuser(settings, email=args.email, full_name=args.full_name)
     return _serve(settings)
-
-
-def _first_message(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    return str(error.get("msg", exc)).removeprefix("Value error, ")
 
 
 def _migrate(settings: Settings) -> int:

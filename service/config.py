@@ -6,7 +6,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
@@ -105,4 +105,17 @@ def _load_or_create_key(path: Path) -> str:
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The settings of this process; a bad configuration stops it with one line."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SystemExit(f"error: invalid configuration: {_one_line(exc)}") from None
+
+
+def _one_line(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part).upper() for part in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)
