@@ -2,6 +2,7 @@
 
 import os
 import secrets
+from contextvars import ContextVar
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -57,6 +58,11 @@ class Settings(BaseSettings):
                 f"SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes when ENVIRONMENT=production"
             )
         return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """DATABASE_URL as SQLAlchemy takes it (the validator has fixed the scheme)."""
+        return self.database_url
 
     @property
     def is_sqlite(self) -> bool:
@@ -119,3 +125,21 @@ def _one_line(exc: ValidationError) -> str:
         message = str(error["msg"]).removeprefix("Value error, ")
         problems.append(f"{where}: {message}" if where else message)
     return "; ".join(problems)
+
+
+# The settings of the application serving the current request. Request-body
+# validators run inside pydantic, where no dependency can reach them.
+_serving: ContextVar[Settings | None] = ContextVar("serving_settings", default=None)
+
+
+def serving_settings() -> Settings:
+    return _serving.get() or get_settings()
+
+
+def serve_with(settings: Settings) -> object:
+    """Make `settings` what `serving_settings()` gives in this context; returns a reset token."""
+    return _serving.set(settings)
+
+
+def stop_serving(token: object) -> None:
+    _serving.reset(token)  # type: ignore[arg-type]

@@ -6,8 +6,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
 
 from service.config import Settings
 
@@ -18,6 +19,15 @@ CONNECT_TIMEOUT_SECONDS = 5
 
 
 def make_engine(settings: Settings) -> Engine:
+    if settings.is_sqlite and make_url(settings.database_url).database in (None, "", ":memory:"):
+        # One in-memory database lives as long as its one connection: share it.
+        engine = create_engine(
+            settings.database_url,
+            connect_args={"check_same_thread": False},
+            poolclass=StaticPool,
+        )
+        event.listen(engine, "connect", _configure_sqlite)
+        return engine
     if settings.is_sqlite:
         engine = create_engine(
             settings.database_url,

@@ -11,6 +11,7 @@ from service.config import Settings, get_settings
 from service.database import Database
 from service.errors import install_error_handlers
 from service.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from service.openapi import install_openapi
 from service.routes import auth, health, users
 from service.security import PasswordHasher, TokenCodec
 from service.sessions import SessionStore
@@ -66,9 +67,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Added last, so it is outermost: every response, a 500 included, gets an id.
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, settings=settings)
 
     app.include_router(auth.router)
     app.include_router(users.router)
     app.include_router(health.router)
+    install_openapi(app)
     return app

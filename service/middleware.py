@@ -7,6 +7,7 @@ import uuid
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.config import Settings, serve_with, stop_serving
 from service.errors import ErrorCode, entry, error_response
 
 logger = logging.getLogger("service.requests")
@@ -15,14 +16,16 @@ _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
 class RequestContextMiddleware:
-    """Gives every request an id and turns any unhandled exception into a 500 envelope.
+    """Gives every request an id and this app's settings, and turns any
+    unhandled exception into a 500 envelope.
 
     Sits outside the routing, so the id is on every response, the 500 included,
     and a traceback reaches only the log, tagged with the id.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
         self.app = app
+        self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,6 +46,7 @@ class RequestContextMiddleware:
                 ]
             await send(message)
 
+        serving = serve_with(self.settings)
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
@@ -58,6 +62,8 @@ class RequestContextMiddleware:
                 500, [entry(ErrorCode.INTERNAL_ERROR, "Internal server error")]
             )
             await response(scope, receive, send_with_id)
+        finally:
+            stop_serving(serving)
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     Boolean,
     DateTime,
+    Double,
     ForeignKey,
     Integer,
     MetaData,
@@ -88,3 +89,14 @@ class RefreshSession(Base):
     # The current refresh token's expiry; rows past it can be pruned.
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RateLimitCounter(Base):
+    """A throttling counter shared by every worker: `limits`' fixed windows."""
+
+    __tablename__ = "rate_limits"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    # Seconds since the epoch, as `limits` counts them.
+    expires_at: Mapped[float] = mapped_column(Double)

@@ -3,6 +3,9 @@
 from http import HTTPStatus
 from typing import Any, NamedTuple
 
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
 from service.errors import ErrorCode, OAuthError
 from service.schemas import ErrorEnvelope, OAuthErrorEnvelope
 
@@ -68,3 +71,35 @@ def error_responses(*documented: Documented, oauth: bool = False) -> dict[int | 
             body["error"] = oauth_error.value
         response["content"]["application/json"]["examples"][item.code.value] = {"value": body}
     return responses
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Serve the document with `"field": null` kept in the error examples.
+
+    FastAPI drops every null while it builds the document, examples included,
+    which would show clients an envelope entry without its `field`.
+    """
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            for operations in document.get("paths", {}).values():
+                for operation in operations.values():
+                    _restore_null_fields(operation)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _restore_null_fields(operation: dict[str, Any]) -> None:
+    for response in operation.get("responses", {}).values():
+        examples = response.get("content", {}).get("application/json", {}).get("examples", {})
+        for example in examples.values():
+            for item in example.get("value", {}).get("errors", []):
+                item.setdefault("field", None)

@@ -16,7 +16,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from service.config import get_settings
+from service.config import serving_settings
 from service.models import EMAIL_MAX_LENGTH, FULL_NAME_MAX_LENGTH
 from service.passwords import password_problems
 
@@ -66,7 +66,7 @@ Timestamp = Annotated[
 def check_new_password(password: str, email: str | None) -> str:
     """Raise one validation error that lists every rule `password` breaks."""
     problems = password_problems(
-        password, min_length=get_settings().password_min_length, email=email
+        password, min_length=serving_settings().password_min_length, email=email
     )
     if problems:
         raise PydanticCustomError("weak_password", problems[0], {"problems": problems})

@@ -151,7 +151,12 @@ class TokenCodec:
                 token,
                 self._key,
                 algorithms=[self._algorithm],
-                options={"verify_exp": verify_exp, "require_exp": True, "require_sub": True},
+                # jose checks `exp` whenever it is required, so require it only when verifying.
+                options={
+                    "verify_exp": verify_exp,
+                    "require_exp": verify_exp,
+                    "require_sub": True,
+                },
             )
         except ExpiredSignatureError as exc:
             raise TokenExpiredError from exc
