@@ -18,6 +18,7 @@ from service.passwords import password_problems
 from service.schemas import UserCreate, UserUpdate
 from service.security import PasswordHasher
 from service.sessions import SessionStore
+from service.throttling import Throttle
 
 T = TypeVar("T")
 
@@ -60,24 +61,44 @@ def _insert(db: Session, user: User) -> User:
 
 
 async def authenticate(
-    *, db: Session, hasher: PasswordHasher, email: str, password: str
+    *,
+    db: Session,
+    hasher: PasswordHasher,
+    throttle: Throttle,
+    email: str,
+    password: str,
+    address: str,
 ) -> User | None:
-    """The active user with these credentials, or None, in the same time either way."""
-    user = await _in_thread(find_by_email, db, email.strip().lower())
+    """The active user with these credentials, or None, in the same time either way.
+
+    429 before any work when this account or address has failed too often.
+    """
+    email = email.strip().lower()
+    user = await _in_thread(_find_unless_throttled, db, throttle, email, address)
     matches, new_hash = await hasher.verify(password, user.hashed_password if user else None)
     if user is None or not matches or not user.is_active:
+        await _in_thread(throttle.login_failed, email, address)
         return None
     if new_hash is not None:
         # The stored hash predates the current cost: upgrade it while we have the password.
         user.hashed_password = new_hash
-        await _in_thread(db.commit)
+    await _in_thread(_login_succeeded, db, throttle, email, address)
     return user
 
 
-def find_by_email(db: Session, email: str) -> User | None:
+def _find_unless_throttled(
+    db: Session, throttle: Throttle, email: str, address: str
+) -> User | None:
+    throttle.check_login(email, address)
     user = db.scalar(select(User).where(User.email == email))
+    # Release the connection before the slow part, the hash check.
     db.commit()
     return user
+
+
+def _login_succeeded(db: Session, throttle: Throttle, email: str, address: str) -> None:
+    throttle.login_succeeded(email, address)
+    db.commit()
 
 
 def get_user(db: Session, user_id: int) -> User | None:

@@ -7,6 +7,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
+from limits import parse as parse_limit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -30,6 +31,17 @@ class Settings(BaseSettings):
     password_min_length: int = Field(8, ge=1, le=72)
     cors_origins: Annotated[list[str], NoDecode] = []
     max_body_bytes: int = Field(64 * 1024, ge=1024)
+    # Throttling (see service/throttling.py): `limits` strings, e.g. "5/minute".
+    rate_limit_enabled: bool = True
+    redis_url: str | None = None
+    login_limit_per_account_address: str = "5/minute"
+    login_limit_per_account: str = "100/hour"
+    login_limit_per_address: str = "100/hour"
+    signup_limit_per_address: str = "20/hour"
+    refresh_limit_per_address: str = "300/minute"
+    known_address_days: int = Field(30, ge=1)
+    # Peers whose X-Forwarded-For is believed, as uvicorn reads it: IPs, CIDRs or "*".
+    forwarded_allow_ips: str = "127.0.0.1"
     db_pool_size: int = Field(10, ge=1)
     db_max_overflow: int = Field(10, ge=0)
     # Hashing threads per worker process: every core, shared among the workers.
@@ -39,6 +51,18 @@ class Settings(BaseSettings):
     @classmethod
     def _accept_heroku_postgres_scheme(cls, url: str) -> str:
         return normalize_database_url(url)
+
+    @field_validator(
+        "login_limit_per_account_address",
+        "login_limit_per_account",
+        "login_limit_per_address",
+        "signup_limit_per_address",
+        "refresh_limit_per_address",
+    )
+    @classmethod
+    def _parseable_limit(cls, value: str) -> str:
+        parse_limit(value)
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -14,6 +14,7 @@ from service.errors import ApiError, ErrorCode
 from service.models import User
 from service.security import PasswordHasher
 from service.sessions import Principal, SessionStore
+from service.throttling import Throttle, client_key
 
 # Swagger UI's Authorize button logs in through this URL with the password grant.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="login", auto_error=False)
@@ -32,6 +33,15 @@ async def get_session_store(request: Request) -> SessionStore:
     return request.app.state.sessions
 
 
+async def get_throttle(request: Request) -> Throttle:
+    return request.app.state.throttle
+
+
+async def get_client_address(request: Request) -> str:
+    """Who is asking, for throttling: the peer, or the client a trusted proxy names."""
+    return client_key(request.client.host if request.client else None)
+
+
 async def get_db(request: Request) -> AsyncIterator[Session]:
     # Creating a session touches no connection; the work that does runs in threads.
     session = request.app.state.database.sessions()
@@ -48,6 +58,8 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 Hasher = Annotated[PasswordHasher, Depends(get_hasher)]
 Sessions = Annotated[SessionStore, Depends(get_session_store)]
 DbSession = Annotated[Session, Depends(get_db)]
+ThrottleDep = Annotated[Throttle, Depends(get_throttle)]
+ClientAddress = Annotated[str, Depends(get_client_address)]
 
 
 def get_principal(

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from service.config import Settings, get_settings
 from service.database import Database
@@ -15,6 +16,7 @@ from service.openapi import install_openapi
 from service.routes import auth, health, users
 from service.security import PasswordHasher, TokenCodec
 from service.sessions import SessionStore
+from service.throttling import make_throttle
 
 DESCRIPTION = """
 Sign-up, OAuth2 login with rotating refresh tokens, and account management.
@@ -39,6 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_lifetime=timedelta(days=settings.session_max_lifetime_days),
     )
 
+    throttle = make_throttle(settings, database.engine)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
@@ -55,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = database
     app.state.hasher = hasher
     app.state.sessions = sessions
+    app.state.throttle = throttle
 
     install_error_handlers(app)
     if settings.cors_origins:
@@ -68,6 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Added last, so it is outermost: every response, a 500 included, gets an id.
     app.add_middleware(RequestContextMiddleware, settings=settings)
+    # The client address is taken from X-Forwarded-For only when the peer is a trusted proxy.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
 
     app.include_router(auth.router)
     app.include_router(users.router)

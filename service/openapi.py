@@ -35,6 +35,7 @@ WEAK_PASSWORD = Documented(
 INVALID_CURRENT_PASSWORD = Documented(
     403, ErrorCode.INVALID_CURRENT_PASSWORD, "The current password is wrong", "current_password"
 )
+RATE_LIMITED = Documented(429, ErrorCode.RATE_LIMITED, "Too many attempts; try again in 60 seconds")
 INTERNAL = Documented(500, ErrorCode.INTERNAL_ERROR, "Internal server error")
 UNAVAILABLE = Documented(
     503, ErrorCode.SERVICE_UNAVAILABLE, "The service is temporarily unavailable"

@@ -4,15 +4,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Response, status
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from service import accounts
-from service.deps import CurrentPrincipal, DbSession, Hasher, Sessions
+from service.deps import ClientAddress, CurrentUser, DbSession, Hasher, Sessions, ThrottleDep
 from service.errors import ApiError, ErrorCode, OAuthError, entry
 from service.openapi import (
     ALWAYS,
     FIELD_REQUIRED,
     INVALID_TOKEN,
+    RATE_LIMITED,
     SIGNED_IN,
     TOKEN_EXPIRED,
     WITH_BODY,
@@ -20,6 +22,8 @@ from service.openapi import (
     error_responses,
 )
 from service.schemas import PASSWORD_INPUT_LIMIT, RefreshRequest, TokenPair
+from service.sessions import SessionStore
+from service.throttling import Throttle
 
 router = APIRouter(tags=["auth"])
 
@@ -77,6 +81,7 @@ def _require(form: TokenRequest, *names: str) -> list[str]:
         INVALID_TOKEN,
         TOKEN_EXPIRED,
         FIELD_REQUIRED,
+        RATE_LIMITED,
         *WITH_BODY,
         oauth=True,
     ),
@@ -87,12 +92,14 @@ async def login(
     db: DbSession,
     hasher: Hasher,
     store: Sessions,
+    throttle: ThrottleDep,
+    address: ClientAddress,
 ) -> TokenPair:
     _no_store(response)
     grant_type = form.grant_type or "password"
     if grant_type == "refresh_token":
         (refresh_token,) = _require(form, "refresh_token")
-        return await run_in_threadpool(store.rotate, db, refresh_token=refresh_token)
+        return await run_in_threadpool(_rotate, db, store, throttle, address, refresh_token)
     if grant_type != "password":
         raise ApiError(
             400,
@@ -102,7 +109,9 @@ async def login(
             oauth_error=OAuthError.UNSUPPORTED_GRANT_TYPE,
         )
     email, password = _require(form, "username", "password")
-    user = await accounts.authenticate(db=db, hasher=hasher, email=email, password=password)
+    user = await accounts.authenticate(
+        db=db, hasher=hasher, throttle=throttle, email=email, password=password, address=address
+    )
     if user is None:
         raise ApiError(
             401,
@@ -118,11 +127,27 @@ async def login(
     name="refresh",
     summary="Spend a refresh token for a new token pair",
     response_model=TokenPair,
-    responses=error_responses(INVALID_TOKEN, TOKEN_EXPIRED, FIELD_REQUIRED, *WITH_BODY, oauth=True),
+    responses=error_responses(
+        INVALID_TOKEN, TOKEN_EXPIRED, FIELD_REQUIRED, RATE_LIMITED, *WITH_BODY, oauth=True
+    ),
 )
-def refresh(body: RefreshRequest, response: Response, db: DbSession, store: Sessions) -> TokenPair:
+def refresh(
+    body: RefreshRequest,
+    response: Response,
+    db: DbSession,
+    store: Sessions,
+    throttle: ThrottleDep,
+    address: ClientAddress,
+) -> TokenPair:
     _no_store(response)
-    return store.rotate(db, refresh_token=body.refresh_token)
+    return _rotate(db, store, throttle, address, body.refresh_token)
+
+
+def _rotate(
+    db: Session, store: SessionStore, throttle: Throttle, address: str, refresh_token: str
+) -> TokenPair:
+    throttle.spend_refresh(address)
+    return store.rotate(db, refresh_token=refresh_token)
 
 
 @router.post(
@@ -141,5 +166,5 @@ def logout(body: RefreshRequest, db: DbSession, store: Sessions) -> None:
     summary="End every session of the signed-in user",
     responses=error_responses(*SIGNED_IN, *ALWAYS),
 )
-def logout_all(principal: CurrentPrincipal, db: DbSession, store: Sessions) -> None:
-    accounts.sign_out_everywhere(db, store=store, user=principal.user)
+def logout_all(user: CurrentUser, db: DbSession, store: Sessions) -> None:
+    accounts.sign_out_everywhere(db, store=store, user=user)

@@ -1,0 +1,137 @@
+"""Fixtures: a migrated real database, emptied before each test, and apps on it."""
+
+import os
+
+# Set before the service is imported: its cached settings read the environment once.
+os.environ.setdefault("BCRYPT_ROUNDS", "4")
+os.environ.setdefault("ENVIRONMENT", "test")
+os.environ.setdefault("SECRET_KEY", "test-secret-key-0123456789-abcdefghijklmnopqrst")
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, inspect, text, update
+
+from service.config import Settings
+from service.database import migrate
+from service.main import create_app
+from service.models import User
+from tests.helpers import (
+    OTHER_PASSWORD,
+    STRONG_PASSWORD,
+    Account,
+    register,
+    sqlalchemy_url,
+)
+
+AppFactory = Callable[..., FastAPI]
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        url = f"sqlite:///{tmp_path_factory.mktemp('database') / 'test.db'}"
+    migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def db_engine(database_url: str) -> Iterator[Engine]:
+    engine = create_engine(sqlalchemy_url(database_url))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app_tables(db_engine: Engine) -> list[str]:
+    """Every table the migrations made but Alembic's own, so new ones are emptied too."""
+    return [name for name in inspect(db_engine).get_table_names() if name != "alembic_version"]
+
+
+@pytest.fixture(autouse=True)
+def _empty_database(db_engine: Engine, app_tables: list[str]) -> None:
+    # Each test starts from empty tables instead of cleaning up after itself,
+    # so a failed test cannot leak state into the next one.
+    with db_engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text(f"TRUNCATE {', '.join(app_tables)} RESTART IDENTITY CASCADE"))
+            return
+        # Children first, so foreign keys never see an orphan.
+        for name in ("refresh_sessions", *sorted(set(app_tables) - {"refresh_sessions"})):
+            connection.execute(text(f"DELETE FROM {name}"))  # noqa: S608
+        has_sequence = connection.execute(
+            text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'")
+        ).first()
+        if has_sequence:
+            connection.execute(text("DELETE FROM sqlite_sequence"))
+
+
+@pytest.fixture
+def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
+    def make(**overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "database_url": database_url,
+            "environment": "test",
+            "secret_key": os.environ["SECRET_KEY"],
+            "secret_key_file": str(tmp_path / ".secret_key"),
+            "bcrypt_rounds": 4,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    # As a context manager, so the app's shutdown releases its connections.
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def make_client(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., TestClient]]:
+    """Clients of apps built with other settings, closed at the end of the test."""
+    opened: list[TestClient] = []
+
+    def make(**overrides: object) -> TestClient:
+        test_client = TestClient(create_app(make_settings(**overrides)))
+        test_client.__enter__()
+        opened.append(test_client)
+        return test_client
+
+    yield make
+    for test_client in reversed(opened):
+        test_client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def user(client: TestClient) -> Account:
+    return register(client, email="ada@example.com", password=STRONG_PASSWORD)
+
+
+@pytest.fixture
+def other_user(client: TestClient) -> Account:
+    return register(client, email="bob@example.com", password=OTHER_PASSWORD)
+
+
+@pytest.fixture
+def superuser(client: TestClient, db_engine: Engine) -> Account:
+    account = register(client, email="root@example.com", password=STRONG_PASSWORD)
+    with db_engine.begin() as connection:
+        connection.execute(update(User).where(User.id == account.id).values(is_superuser=True))
+    return account

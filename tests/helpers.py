@@ -1,0 +1,195 @@
+"""Requests and checks shared by the tests."""
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi.testclient import TestClient
+from jose import jwt
+from sqlalchemy import Engine, func, select, update
+
+from service.models import RefreshSession, User
+
+STRONG_PASSWORD = "correct-horse-battery-9"
+OTHER_PASSWORD = "staple-orbit-lantern-42"
+ACCESS_TOKEN_SECONDS = 15 * 60
+ENTRY_KEYS = {"code", "message", "field"}
+ANY_FIELD = object()
+TOKEN_ENDPOINTS = {"/login", "/refresh"}
+OAUTH_ERRORS = {400: "unsupported_grant_type", 401: "invalid_grant", 422: "invalid_request"}
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    email: str
+    password: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return auth_headers(self.access_token)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The tests' own engine accepts the same Heroku-style URLs the service does."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url.removeprefix(prefix)
+    return url
+
+
+def auth_headers(access_token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {access_token}"}
+
+
+def signup(
+    client: TestClient,
+    email: str = "ada@example.com",
+    password: str = STRONG_PASSWORD,
+    **fields: Any,
+) -> httpx.Response:
+    return client.post("/users", json={"email": email, "password": password, **fields})
+
+
+def login_response(
+    client: TestClient, username: str | None, password: str | None, **form: str
+) -> httpx.Response:
+    data = dict(form)
+    if username is not None:
+        data["username"] = username
+    if password is not None:
+        data["password"] = password
+    return client.post("/login", data=data)
+
+
+def login(client: TestClient, email: str, password: str) -> dict[str, Any]:
+    response = login_response(client, email, password)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def refresh(client: TestClient, refresh_token: str) -> httpx.Response:
+    return client.post("/refresh", json={"refresh_token": refresh_token})
+
+
+def logout(client: TestClient, refresh_token: str) -> httpx.Response:
+    return client.post("/logout", json={"refresh_token": refresh_token})
+
+
+def me(client: TestClient, access_token: str) -> httpx.Response:
+    return client.get("/users/me", headers=auth_headers(access_token))
+
+
+def register(
+    client: TestClient, email: str = "ada@example.com", password: str = STRONG_PASSWORD
+) -> Account:
+    """Sign up and log in."""
+    response = signup(client, email=email, password=password)
+    assert response.status_code == 201, response.text
+    tokens = login(client, email, password)
+    return Account(
+        id=response.json()["id"],
+        email=response.json()["email"],
+        password=password,
+        access_token=tokens["access_token"],
+        refresh_token=tokens["refresh_token"],
+    )
+
+
+def assert_envelope(response: httpx.Response, *, oauth_error: str | None = None) -> list[dict]:
+    """The error body has the one shape of the contract; returns its entries.
+
+    The token endpoints' errors must also carry RFC 6749's `error`, so it is
+    expected there even when the caller does not name it.
+    """
+    if oauth_error is None and response.request.url.path in TOKEN_ENDPOINTS:
+        oauth_error = OAUTH_ERRORS.get(response.status_code)
+    body = response.json()
+    expected_keys = {"errors", "error"} if oauth_error else {"errors"}
+    assert set(body) == expected_keys, body
+    if oauth_error:
+        assert body["error"] == oauth_error, body
+    assert isinstance(body["errors"], list)
+    assert body["errors"], body
+    for entry in body["errors"]:
+        assert set(entry) == ENTRY_KEYS, entry
+        assert isinstance(entry["code"], str)
+        assert isinstance(entry["message"], str)
+        assert entry["message"]
+        assert entry["field"] is None or isinstance(entry["field"], str)
+    if response.status_code == 401:
+        assert response.headers.get("www-authenticate", "").startswith("Bearer")
+    return body["errors"]
+
+
+def assert_error(
+    response: httpx.Response,
+    status: int,
+    code: str,
+    field: object = ANY_FIELD,
+    *,
+    oauth_error: str | None = None,
+) -> list[dict]:
+    """`response` is an error of `status` with an entry of `code` (and `field`, when given)."""
+    assert response.status_code == status, response.text
+    entries = assert_envelope(response, oauth_error=oauth_error)
+    matching = [
+        entry
+        for entry in entries
+        if entry["code"] == code and (field is ANY_FIELD or entry["field"] == field)
+    ]
+    assert matching, entries
+    return entries
+
+
+def codes(entries: list[dict]) -> list[tuple[str, str | None]]:
+    return [(entry["code"], entry["field"]) for entry in entries]
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    return jwt.get_unverified_claims(token)
+
+
+def header_of(token: str) -> dict[str, Any]:
+    return jwt.get_unverified_header(token)
+
+
+def sign(claims: dict[str, Any], key: str, algorithm: str = "HS256") -> str:
+    return jwt.encode(claims, key, algorithm=algorithm)
+
+
+def _b64(data: dict[str, Any]) -> str:
+    raw = json.dumps(data, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def unsigned_token(claims: dict[str, Any]) -> str:
+    """A JWT with `alg: none` and no signature, as an attacker would send it."""
+    return f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
+
+
+def count_users(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return connection.scalar(select(func.count()).select_from(User))
+
+
+def count_sessions(engine: Engine, user_id: int | None = None) -> int:
+    statement = select(func.count()).select_from(RefreshSession)
+    if user_id is not None:
+        statement = statement.where(RefreshSession.user_id == user_id)
+    with engine.connect() as connection:
+        return connection.scalar(statement)
+
+
+def set_user(engine: Engine, user_id: int, **values: Any) -> None:
+    with engine.begin() as connection:
+        connection.execute(update(User).where(User.id == user_id).values(**values))
+
+
+def stored_user(engine: Engine, email: str) -> Any:
+    with engine.connect() as connection:
+        return connection.execute(select(User).where(User.email == email)).first()
