@@ -2,6 +2,7 @@
 
 import gzip
 import re
+import unicodedata
 from difflib import SequenceMatcher
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +28,8 @@ def password_problems(password: str, *, min_length: int, email: str | None) -> l
         problems.append(f"Password must be at least {min_length} characters")
     if exceeds_bcrypt_limit(password):
         problems.append(f"Password must be at most {BCRYPT_MAX_BYTES} bytes in UTF-8")
+    if any(unicodedata.category(char) == "Cc" for char in password):
+        problems.append("Password must not contain control characters")
     if password.isdigit():
         problems.append("Password must not be entirely numeric")
     if password.lower().strip() in common_passwords():

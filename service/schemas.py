@@ -1,10 +1,12 @@
 """The API's request and response shapes. Tables live in models.py."""
 
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -26,8 +28,35 @@ _EMAIL_INPUT_LIMIT = 320
 PASSWORD_INPUT_LIMIT = 1024
 
 
+def is_encodable(value: str) -> bool:
+    """False for strings with lone surrogates, which JSON can carry but UTF-8 cannot."""
+    if value.isascii():
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unicode_text(value: str) -> str:
+    if not is_encodable(value):
+        raise PydanticCustomError("invalid_text", "Must be valid Unicode text")
+    return value
+
+
+def _printable_text(value: str | None) -> str | None:
+    """Text the database can store and a person could have typed: no control characters."""
+    if value is None:
+        return None
+    _unicode_text(value)
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise PydanticCustomError("invalid_text", "Must not contain control characters")
+    return value
+
+
 def _normalize_email(value: object) -> str:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not is_encodable(value):
         raise PydanticCustomError("invalid_email", "Must be an email address")
     candidate = value.strip()
     if len(candidate) > _EMAIL_INPUT_LIMIT:
@@ -52,8 +81,14 @@ EmailAddress = Annotated[
         mode="validation",
     ),
 ]
-FullName = Annotated[str | None, Field(max_length=FULL_NAME_MAX_LENGTH)]
-PasswordInput = Annotated[str, Field(max_length=PASSWORD_INPUT_LIMIT)]
+FullName = Annotated[
+    str | None, Field(max_length=FULL_NAME_MAX_LENGTH), AfterValidator(_printable_text)
+]
+PasswordInput = Annotated[
+    str, Field(max_length=PASSWORD_INPUT_LIMIT), AfterValidator(_unicode_text)
+]
+# Opaque strings the service only compares or decodes, e.g. tokens and the login name.
+PrintableText = Annotated[str, AfterValidator(_printable_text)]
 Timestamp = Annotated[
     datetime,
     PlainSerializer(
@@ -138,7 +173,7 @@ class PasswordChange(RequestModel):
 
 
 class RefreshRequest(RequestModel):
-    refresh_token: Annotated[str, Field(min_length=1, max_length=4096)]
+    refresh_token: Annotated[PrintableText, Field(min_length=1, max_length=4096)]
 
 
 class UserPublic(BaseModel):

@@ -15,7 +15,18 @@ BCRYPT_MAX_BYTES = 72
 
 
 def exceeds_bcrypt_limit(password: str) -> bool:
-    return len(password.encode()) > BCRYPT_MAX_BYTES
+    return len(password.encode(errors="surrogatepass")) > BCRYPT_MAX_BYTES
+
+
+def _hashable(password: str) -> bool:
+    """bcrypt takes at most 72 bytes of UTF-8 and no NUL byte."""
+    if "\x00" in password or exceeds_bcrypt_limit(password):
+        return False
+    try:
+        password.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class PasswordHasher:
@@ -34,8 +45,8 @@ class PasswordHasher:
 
     def hash_now(self, password: str) -> str:
         """Hash on the calling thread: for the command line, never a request."""
-        if exceeds_bcrypt_limit(password):
-            raise ValueError(f"password is longer than {BCRYPT_MAX_BYTES} bytes")
+        if not _hashable(password):
+            raise ValueError("bcrypt cannot hash this password")
         return self._context.hash(password)
 
     async def hash(self, password: str) -> str:
@@ -46,8 +57,8 @@ class PasswordHasher:
 
         With no stored hash (unknown account) it still spends one bcrypt run.
         """
-        if exceeds_bcrypt_limit(password):
-            # No stored password can be this long, and bcrypt 5 would raise.
+        if not _hashable(password):
+            # No stored password can be like this (sign-up refuses them), and bcrypt would raise.
             return False, None
         if hashed is None:
             await self._run(self._context.verify, password, self._dummy_hash)

@@ -21,7 +21,13 @@ from service.openapi import (
     Documented,
     error_responses,
 )
-from service.schemas import PASSWORD_INPUT_LIMIT, RefreshRequest, TokenPair
+from service.schemas import (
+    PASSWORD_INPUT_LIMIT,
+    PasswordInput,
+    PrintableText,
+    RefreshRequest,
+    TokenPair,
+)
 from service.sessions import SessionStore
 from service.throttling import Throttle
 
@@ -39,10 +45,10 @@ class TokenRequest(BaseModel):
     grant_type: str | None = Field(
         None, max_length=64, description="`password` (the default) or `refresh_token`"
     )
-    username: str | None = Field(None, max_length=320, description="The account's email")
-    password: str | None = Field(None, max_length=PASSWORD_INPUT_LIMIT)
+    username: PrintableText | None = Field(None, max_length=320, description="The account's email")
+    password: PasswordInput | None = Field(None, max_length=PASSWORD_INPUT_LIMIT)
     scope: str = Field("", max_length=1024, description="Accepted and ignored")
-    refresh_token: str | None = Field(None, max_length=4096)
+    refresh_token: PrintableText | None = Field(None, max_length=4096)
     client_id: str | None = Field(None, max_length=256)
     client_secret: str | None = Field(None, max_length=256)
 
