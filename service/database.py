@@ -13,9 +13,19 @@ from sqlalchemy.pool import StaticPool
 from service.config import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# Seconds a request waits for a connection or for the server to answer a
-# connect, so an outage gives a prompt 503 instead of a hang.
+# Bounds on every wait for the database, so an outage gives a prompt 503
+# instead of a hang: for a pooled connection, for a new connection, for one
+# statement, and for a peer that vanished without closing the connection.
 CONNECT_TIMEOUT_SECONDS = 5
+STATEMENT_TIMEOUT_MS = 10_000
+_POSTGRES_CONNECT_ARGS = {
+    "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+    "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -43,7 +53,7 @@ def make_engine(settings: Settings) -> Engine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=CONNECT_TIMEOUT_SECONDS,
-        connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+        connect_args=_POSTGRES_CONNECT_ARGS,
     )
 
 

@@ -35,6 +35,7 @@ class ErrorCode(StrEnum):
     INVALID_JSON = "invalid_json"
     INVALID_VALUE = "invalid_value"
     BAD_REQUEST = "bad_request"
+    CORS_REJECTED = "cors_rejected"
     INTERNAL_ERROR = "internal_error"
     SERVICE_UNAVAILABLE = "service_unavailable"
 
@@ -152,7 +153,11 @@ def _oauth_error_for(request: Request, status_code: int) -> OAuthError | None:
     route = request.scope.get("route")
     if getattr(route, "name", None) not in TOKEN_ROUTE_NAMES:
         return None
-    return {401: OAuthError.INVALID_GRANT, 422: OAuthError.INVALID_REQUEST}.get(status_code)
+    return {
+        400: OAuthError.INVALID_REQUEST,
+        401: OAuthError.INVALID_GRANT,
+        422: OAuthError.INVALID_REQUEST,
+    }.get(status_code)
 
 
 async def _api_error(request: Request, exc: ApiError) -> JSONResponse:

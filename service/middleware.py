@@ -4,7 +4,10 @@ import logging
 import re
 import uuid
 
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.config import Settings, serve_with, stop_serving
@@ -122,4 +125,70 @@ class BodySizeLimitMiddleware:
                     f"The request body must be at most {self.max_bytes} bytes",
                 )
             ],
+        )
+
+
+# Pages that load Swagger UI or ReDoc from their CDN and may be cached.
+_DOCUMENTATION_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+_API_HEADERS = [
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"cache-control", b"no-store"),
+]
+_EVERY_RESPONSE_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+]
+_HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+
+
+class SecurityHeadersMiddleware:
+    """Headers for an API that answers with tokens and personal data.
+
+    No sniffing or framing anywhere; API answers are never cached (a route may
+    say otherwise) and may load nothing. In production, browsers are told to
+    use HTTPS only: the platform's router terminates TLS in front of us.
+    """
+
+    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
+        self.app = app
+        self.hsts = hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = list(_EVERY_RESPONSE_HEADERS)
+        if scope.get("path") not in _DOCUMENTATION_PATHS:
+            extra += _API_HEADERS
+        if self.hsts:
+            extra.append(_HSTS)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in extra if name not in present]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class EnvelopeCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight answered in the error envelope."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        headers = {
+            name: value
+            for name, value in response.headers.items()
+            if name not in ("content-length", "content-type")
+        }
+        return error_response(
+            response.status_code,
+            [entry(ErrorCode.CORS_REJECTED, response.body.decode() or "CORS request refused")],
+            headers=headers,
         )
