@@ -108,6 +108,8 @@ _STATUS_MESSAGES = {
     405: "Method not allowed",
 }
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
+# What FastAPI says when a body cannot be decoded at all.
+_FASTAPI_BODY_PARSE_DETAIL = "There was an error parsing the body"
 
 
 def validation_entries(errors: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -167,6 +169,13 @@ async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400 and exc.detail == _FASTAPI_BODY_PARSE_DETAIL:
+        # A body that is not even text (bad UTF-8) is as malformed as broken JSON.
+        return error_response(
+            422,
+            [entry(ErrorCode.INVALID_JSON, "The body is not valid JSON")],
+            oauth_error=_oauth_error_for(request, 422),
+        )
     code = _STATUS_CODES.get(exc.status_code, ErrorCode.BAD_REQUEST)
     message = _STATUS_MESSAGES.get(exc.status_code) or str(exc.detail)
     return error_response(
@@ -186,10 +195,14 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # Only the driver's first line: SQLAlchemy's own message carries the
+    # statement's parameters, which may be password hashes.
+    reason = getattr(exc, "orig", None) or exc
     logger.warning(
-        "database unavailable request_id=%s: %s",
+        "database unavailable request_id=%s: %s: %s",
         request.scope.get("state", {}).get("request_id"),
-        type(exc).__name__,
+        type(reason).__name__,
+        str(reason).strip().splitlines()[0][:200] if str(reason).strip() else "",
     )
     return error_response(
         503,
