@@ -16,6 +16,10 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="apply migrations on SQLite, then serve on $PORT (default)")
     commands.add_parser("migrate", help="bring the database schema up to date")
+    commands.add_parser(
+        "prune",
+        help="delete ended login sessions and spent throttling counters (run it daily)",
+    )
     superuser = commands.add_parser(
         "create-superuser",
         help="create a superuser, or promote an existing user; the password comes from "
@@ -28,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     if args.command == "migrate":
         return _migrate(settings)
+    if args.command == "prune":
+        return _prune(settings)
     if args.command == "create-superuser":
         return _create_superuser(settings, email=args.email, full_name=args.full_name)
     return _serve(settings)
@@ -37,6 +43,22 @@ def _migrate(settings: Settings) -> int:
     from service.database import migrate
 
     migrate(settings.database_url)
+    return 0
+
+
+def _prune(settings: Settings) -> int:
+    from service.database import Database
+    from service.ratelimit_storage import DatabaseStorage
+    from service.sessions import prune_sessions
+
+    database = Database(settings)
+    try:
+        with database.sessions() as db:
+            sessions = prune_sessions(db)
+        counters = DatabaseStorage(database.engine).prune()
+    finally:
+        database.dispose()
+    print(f"pruned {sessions} ended sessions and {counters} spent throttling counters")
     return 0
 
 

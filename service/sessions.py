@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.errors import ApiError, ErrorCode, OAuthError
@@ -207,3 +207,18 @@ def _still_valid(user: User, revoked_at: datetime | None, claims: AccessClaims) 
         and user.is_active
         and user.credential_version == claims.credential_version
     )
+
+
+def prune_sessions(db: Session) -> int:
+    """Delete sessions that can never be used again: revoked, or past their refresh token.
+
+    A token of a deleted session is refused like one of a revoked session.
+    """
+    now = utcnow()
+    deleted = db.execute(
+        delete(RefreshSession)
+        .where(or_(RefreshSession.revoked_at.is_not(None), RefreshSession.expires_at < now))
+        .execution_options(**_NO_SYNC)
+    ).rowcount
+    db.commit()
+    return deleted

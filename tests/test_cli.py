@@ -1,4 +1,4 @@
-"""`python -m service create-superuser`: run as an operator would, against the test database."""
+"""The command line (`create-superuser`, `prune`), run as an operator would, on the test db."""
 
 import os
 import socket
@@ -9,10 +9,11 @@ from pathlib import Path
 
 import httpx
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from tests.helpers import (
     STRONG_PASSWORD,
+    Account,
     auth_headers,
     count_users,
     login,
@@ -161,3 +162,26 @@ def test_service_serves_on_the_port_from_the_environment(tmp_path: Path) -> None
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_prune_deletes_revoked_sessions_and_keeps_live_ones(
+    client: TestClient, user: Account, database_url: str, db_engine: Engine
+) -> None:
+    signed_out = login(client, user.email, user.password)
+    client.post("/logout", json={"refresh_token": signed_out["refresh_token"]})
+
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "prune"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    with db_engine.connect() as connection:
+        remaining = connection.execute(text("SELECT count(*) FROM refresh_sessions")).scalar()
+    assert remaining == 1
+    assert client.post("/refresh", json={"refresh_token": user.refresh_token}).status_code == 200
