@@ -42,8 +42,11 @@ class Settings(BaseSettings):
     known_address_days: int = Field(30, ge=1)
     # Peers whose X-Forwarded-For is believed, as uvicorn reads it: IPs, CIDRs or "*".
     forwarded_allow_ips: str = "127.0.0.1"
+    # Connections per worker. The threadpool that runs database work gets as
+    # many threads, so no thread ever waits for a connection; overflow
+    # connections are opened and closed per use, so they are off by default.
     db_pool_size: int = Field(10, ge=1)
-    db_max_overflow: int = Field(10, ge=0)
+    db_max_overflow: int = Field(0, ge=0)
     # Hashing threads per worker process: every core, shared among the workers.
     hash_threads: int = Field(default_factory=lambda: _default_hash_threads(), ge=1)
 

@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+from anyio import to_thread
 from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -49,6 +50,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Threads beyond the pool would only wait for a connection.
+        to_thread.current_default_thread_limiter().total_tokens = (
+            settings.db_pool_size + settings.db_max_overflow
+        )
         yield
         hasher.shutdown()
         database.dispose()

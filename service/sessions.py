@@ -166,13 +166,16 @@ class SessionStore:
             claims = self.tokens.decode_access(access_token)
         except TokenError as exc:
             raise token_rejected(exc) from exc
+        # A single read needs no transaction: autocommit saves the BEGIN and
+        # COMMIT round trips on every authenticated request.
+        db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         row = db.execute(
             select(User, RefreshSession.revoked_at)
             .join(RefreshSession, RefreshSession.user_id == User.id)
             .where(User.id == claims.user_id, RefreshSession.id == claims.session_id)
         ).one_or_none()
-        # End the read now: the route may wait for a thread before it needs
-        # the database again, and must not hold a pooled connection meanwhile.
+        # Give the connection back now: the route may wait for a thread before
+        # it needs the database again, and must not hold a pooled connection meanwhile.
         db.commit()
         if row is None or not _still_valid(row[0], row[1], claims):
             raise token_rejected()
