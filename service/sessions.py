@@ -24,6 +24,8 @@ from service.security import (
 
 # Only this statement touches the row on a rotation; ORM state sync is not needed.
 _NO_SYNC = {"synchronize_session": False}
+_SESSIONS = RefreshSession.__table__
+_USERS = User.__table__
 
 
 @dataclass(frozen=True)
@@ -85,23 +87,24 @@ class SessionStore:
         expires_at = now + self.refresh_ttl
         # One statement spends the token, checks the session is live and reads
         # the user's credential version, so concurrent uses cannot both win.
+        # Core, not ORM: the hottest write path skips the ORM's bookkeeping.
+        sessions, users = _SESSIONS, _USERS
         credential_version = (
-            select(User.credential_version)
-            .where(User.id == RefreshSession.user_id, User.is_active.is_(True))
+            select(users.c.credential_version)
+            .where(users.c.id == sessions.c.user_id, users.c.is_active.is_(True))
             .scalar_subquery()
         )
         advanced = db.execute(
-            update(RefreshSession)
+            update(sessions)
             .where(
-                RefreshSession.id == claims.session_id,
-                RefreshSession.user_id == claims.user_id,
-                RefreshSession.generation == claims.generation,
-                RefreshSession.revoked_at.is_(None),
-                RefreshSession.created_at > now - self.max_lifetime,
+                sessions.c.id == claims.session_id,
+                sessions.c.user_id == claims.user_id,
+                sessions.c.generation == claims.generation,
+                sessions.c.revoked_at.is_(None),
+                sessions.c.created_at > now - self.max_lifetime,
             )
-            .values(generation=RefreshSession.generation + 1, expires_at=expires_at)
-            .returning(RefreshSession.generation, RefreshSession.created_at, credential_version)
-            .execution_options(**_NO_SYNC)
+            .values(generation=sessions.c.generation + 1, expires_at=expires_at)
+            .returning(sessions.c.generation, sessions.c.created_at, credential_version)
         ).one_or_none()
         if advanced is None or advanced[2] is None:
             self._revoke_if_reused(db, claims, now)
