@@ -80,9 +80,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["Location", "Retry-After", "X-Request-ID"],
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.environment == "production")
-    # Added last, so it is outermost: every response, a 500 included, gets an id.
+    # Outermost of ours: every response, a 500 included, gets an id.
     app.add_middleware(RequestContextMiddleware, settings=settings)
+    # Outside even that, so the last-resort 500 carries these headers too.
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.environment == "production")
     # The client address is taken from X-Forwarded-For only when the peer is a trusted proxy.
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
 

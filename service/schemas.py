@@ -12,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    StrictBool,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
@@ -147,8 +148,9 @@ class UserUpdate(RequestModel):
     email: EmailAddress | None = None
     full_name: FullName = None
     password: PasswordInput | None = None
-    is_active: bool | None = None
-    is_superuser: bool | None = None
+    # JSON true or false only: "yes", 0 or "off" are mistakes, not flags.
+    is_active: StrictBool | None = None
+    is_superuser: StrictBool | None = None
     current_password: PasswordInput | None = None
 
     _present_means_not_null = field_validator(

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Response, status
+from fastapi import APIRouter, Form, Request, Response, status
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -47,10 +47,26 @@ class TokenRequest(BaseModel):
     )
     username: PrintableText | None = Field(None, max_length=320, description="The account's email")
     password: PasswordInput | None = Field(None, max_length=PASSWORD_INPUT_LIMIT)
-    scope: str = Field("", max_length=1024, description="Accepted and ignored")
+    scope: PrintableText = Field("", max_length=1024, description="Accepted and ignored")
     refresh_token: PrintableText | None = Field(None, max_length=4096)
     client_id: str | None = Field(None, max_length=256)
     client_secret: str | None = Field(None, max_length=256)
+
+
+async def _single_valued(request: Request) -> None:
+    """RFC 6749 3.2: a parameter sent twice is an invalid request, not a choice."""
+    form = await request.form()  # already parsed for the route: Starlette caches it
+    repeated = sorted({name for name, _ in form.multi_items() if len(form.getlist(name)) > 1})
+    if repeated:
+        first, *rest = repeated
+        raise ApiError(
+            422,
+            ErrorCode.INVALID_VALUE,
+            "Must be sent once",
+            first,
+            oauth_error=OAuthError.INVALID_REQUEST,
+            more=[entry(ErrorCode.INVALID_VALUE, "Must be sent once", name) for name in rest],
+        )
 
 
 def _no_store(response: Response) -> None:
@@ -100,7 +116,9 @@ async def login(
     store: Sessions,
     throttle: ThrottleDep,
     address: ClientAddress,
+    request: Request,
 ) -> TokenPair:
+    await _single_valued(request)
     _no_store(response)
     grant_type = form.grant_type or "password"
     if grant_type == "refresh_token":
