@@ -86,17 +86,15 @@ async def update_me(
     settings: SettingsDep,
 ) -> UserPublic:
     changes = UserUpdate.model_validate(body.model_dump(exclude_unset=True))
-    user = await accounts.update_user(
+    return await _update_user(
+        body=changes,
+        target=principal.user,
+        principal=principal,
         db=db,
         hasher=hasher,
         store=store,
         settings=settings,
-        actor=principal.user,
-        actor_session=principal.session_id,
-        target=principal.user,
-        changes=changes,
     )
-    return UserPublic.model_validate(user)
 
 
 @router.delete(
