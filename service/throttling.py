@@ -38,7 +38,9 @@ def client_key(address: str | None) -> str:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        return address[:64]
+        # Not an address (a proxy passed on garbage): counted under its digest,
+        # so no text of the client's choosing reaches a storage key.
+        return "other-" + hashlib.sha256(address.encode(errors="replace")).hexdigest()[:16]
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return str(ip.ipv4_mapped)

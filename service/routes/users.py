@@ -3,9 +3,11 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
+from starlette.concurrency import run_in_threadpool
 
 from service import accounts
 from service.deps import (
+    ClientAddress,
     CurrentPrincipal,
     CurrentUser,
     DbSession,
@@ -13,6 +15,7 @@ from service.deps import (
     Sessions,
     SettingsDep,
     TargetUser,
+    ThrottleDep,
     require_superuser,
 )
 from service.openapi import (
@@ -23,6 +26,7 @@ from service.openapi import (
     INVALID_CURRENT_PASSWORD,
     INVALID_EMAIL,
     NOT_FOUND,
+    RATE_LIMITED,
     SIGNED_IN,
     WEAK_PASSWORD,
     WITH_BODY,
@@ -50,12 +54,19 @@ _UPDATE_ERRORS = (
     summary="Sign up",
     response_model=UserPublic,
     responses=error_responses(
-        EMAIL_TAKEN, FIELD_REQUIRED, INVALID_EMAIL, WEAK_PASSWORD, *WITH_BODY
+        EMAIL_TAKEN, FIELD_REQUIRED, INVALID_EMAIL, WEAK_PASSWORD, RATE_LIMITED, *WITH_BODY
     ),
 )
 async def sign_up(
-    body: UserCreate, response: Response, db: DbSession, hasher: Hasher
+    body: UserCreate,
+    response: Response,
+    db: DbSession,
+    hasher: Hasher,
+    throttle: ThrottleDep,
+    address: ClientAddress,
 ) -> UserPublic:
+    # Counted before the hash, so a flood of sign-ups cannot spend the CPU.
+    await run_in_threadpool(throttle.spend_signup, address)
     user = await accounts.register(db=db, hasher=hasher, data=body)
     response.headers["Location"] = f"/users/{user.id}"
     return UserPublic.model_validate(user)
