@@ -1,0 +1,259 @@
+"""A database (or Redis) that does not answer: prompt 503s, and recovery without a restart."""
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import httpx
+import psycopg2
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, func, select
+
+from service.database import migrate
+from service.models import User
+from tests.helpers import STRONG_PASSWORD, Account, assert_error, login, me, signup
+from tests.tcp_proxy import TcpProxy
+
+CLOSED_PORT_DATABASE = "postgresql+psycopg2://postgres@127.0.0.1:1/x"
+CLOSED_PORT_REDIS = "redis://127.0.0.1:1/15"
+# The machine's PostgreSQL (trust auth), where a throwaway database is made for recovery tests.
+POSTGRES_HOST, POSTGRES_PORT = "127.0.0.1", 5432
+# Generous, yet far below a hang: the service bounds its connection waits at 5 s.
+BOUND_SECONDS = 10
+
+Request = Callable[[TestClient], httpx.Response]
+
+
+def timed(request: Request, client: TestClient) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = request(client)
+    return response, time.monotonic() - started
+
+
+def _health_db(client: TestClient) -> httpx.Response:
+    return client.get("/health/db")
+
+
+def _login(client: TestClient) -> httpx.Response:
+    return client.post("/login", data={"username": "ada@example.com", "password": STRONG_PASSWORD})
+
+
+def _signup(client: TestClient) -> httpx.Response:
+    return signup(client, email="newcomer@example.com")
+
+
+DATABASE_ROUTES = {"health_db": _health_db, "login": _login, "signup": _signup}
+
+
+@pytest.fixture
+def down(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client(database_url=CLOSED_PORT_DATABASE)
+
+
+@pytest.mark.parametrize("route", sorted(DATABASE_ROUTES))
+def test_route_needing_the_database_is_503_when_it_is_unreachable(
+    down: TestClient, route: str
+) -> None:
+    response, _ = timed(DATABASE_ROUTES[route], down)
+
+    assert_error(response, 503, "service_unavailable", None)
+
+
+@pytest.mark.parametrize("route", sorted(DATABASE_ROUTES))
+def test_unreachable_database_is_answered_within_a_bounded_time(
+    down: TestClient, route: str
+) -> None:
+    _, seconds = timed(DATABASE_ROUTES[route], down)
+
+    assert seconds < BOUND_SECONDS
+
+
+def test_signed_in_route_is_503_when_the_database_is_unreachable(
+    client: TestClient, user: Account, down: TestClient
+) -> None:
+    # The token is well signed (same key); only the database can say whether it still holds.
+    response, seconds = timed(lambda c: me(c, user.access_token), down)
+
+    assert_error(response, 503, "service_unavailable", None)
+    assert seconds < BOUND_SECONDS
+
+
+def test_503_tells_the_client_when_to_retry(down: TestClient) -> None:
+    response = down.get("/health/db")
+
+    assert int(response.headers["retry-after"]) > 0
+
+
+def test_503_reveals_nothing_about_the_database(down: TestClient) -> None:
+    body = _login(down).text
+
+    for internal in ("psycopg2", "OperationalError", "127.0.0.1", "Connection refused"):
+        assert internal not in body
+
+
+def test_health_is_200_while_the_database_is_unreachable(down: TestClient) -> None:
+    down.get("/health/db")
+
+    response = down.get("/health")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_login_is_503_when_redis_is_unreachable(make_client: Callable[..., TestClient]) -> None:
+    no_redis = make_client(redis_url=CLOSED_PORT_REDIS)
+
+    response, seconds = timed(_login, no_redis)
+
+    assert_error(response, 503, "service_unavailable", None)
+    assert seconds < BOUND_SECONDS
+
+
+def test_refresh_is_503_when_redis_is_unreachable(
+    client: TestClient, user: Account, make_client: Callable[..., TestClient]
+) -> None:
+    no_redis = make_client(redis_url=CLOSED_PORT_REDIS)
+
+    response = no_redis.post("/refresh", json={"refresh_token": user.refresh_token})
+
+    assert_error(response, 503, "service_unavailable", None)
+
+
+# Recovery: a throwaway database on the machine's PostgreSQL, reached through a
+# proxy that can be switched off and on, whatever database the rest of the suite uses.
+
+
+def _admin_connection() -> "psycopg2.extensions.connection":
+    connection = psycopg2.connect(
+        host=POSTGRES_HOST,
+        port=POSTGRES_PORT,
+        user="postgres",
+        dbname="postgres",
+        connect_timeout=5,
+    )
+    connection.autocommit = True
+    return connection
+
+
+@pytest.fixture(scope="module")
+def throwaway_postgres() -> Iterator[str]:
+    """The name of a migrated database of its own, dropped at the end."""
+    name = f"outage_{uuid.uuid4().hex[:12]}"
+    admin = _admin_connection()
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        migrate(f"postgresql+psycopg2://postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/{name}")
+        yield name
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def proxy() -> Iterator[TcpProxy]:
+    with TcpProxy(POSTGRES_HOST, POSTGRES_PORT) as running:
+        yield running
+
+
+@pytest.fixture
+def proxied(
+    throwaway_postgres: str, proxy: TcpProxy, make_client: Callable[..., TestClient]
+) -> Iterator[TestClient]:
+    url = f"postgresql+psycopg2://postgres@127.0.0.1:{proxy.port}/{throwaway_postgres}"
+    yield make_client(database_url=url)
+    # The module's database is shared by its tests: leave it empty for the next.
+    direct = create_engine(
+        f"postgresql+psycopg2://postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/{throwaway_postgres}"
+    )
+    with direct.begin() as connection:
+        connection.exec_driver_sql("TRUNCATE users, refresh_sessions, rate_limits CASCADE")
+    direct.dispose()
+
+
+def _count_users(database: str) -> int:
+    engine = create_engine(
+        f"postgresql+psycopg2://postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/{database}"
+    )
+    try:
+        with engine.connect() as connection:
+            return connection.scalar(select(func.count()).select_from(User))
+    finally:
+        engine.dispose()
+
+
+def test_proxied_database_serves_the_app(proxied: TestClient) -> None:
+    assert proxied.get("/health/db").status_code == 200
+    assert signup(proxied).status_code == 201
+
+
+def test_database_cut_off_mid_life_gives_prompt_503s(proxied: TestClient, proxy: TcpProxy) -> None:
+    assert signup(proxied).status_code == 201
+    login(proxied, "ada@example.com", STRONG_PASSWORD)
+
+    proxy.switch_off()
+    answers = [timed(request, proxied) for request in (_health_db, _login, _signup)]
+
+    for response, seconds in answers:
+        assert_error(response, 503, "service_unavailable", None)
+        assert seconds < BOUND_SECONDS
+
+
+def test_signed_in_route_is_503_while_the_database_is_cut_off(
+    proxied: TestClient, proxy: TcpProxy
+) -> None:
+    assert signup(proxied).status_code == 201
+    tokens = login(proxied, "ada@example.com", STRONG_PASSWORD)
+
+    proxy.switch_off()
+    response, seconds = timed(lambda c: me(c, tokens["access_token"]), proxied)
+
+    assert_error(response, 503, "service_unavailable", None)
+    assert seconds < BOUND_SECONDS
+
+
+def test_same_app_recovers_when_the_database_comes_back(
+    proxied: TestClient, proxy: TcpProxy
+) -> None:
+    assert signup(proxied).status_code == 201
+    proxy.switch_off()
+    assert proxied.get("/health/db").status_code == 503
+
+    proxy.switch_on()
+
+    assert proxied.get("/health/db").status_code == 200
+    assert _login(proxied).status_code == 200
+
+
+def test_data_is_intact_after_the_database_comes_back(
+    proxied: TestClient, proxy: TcpProxy, throwaway_postgres: str
+) -> None:
+    created = signup(proxied, full_name="Ada Lovelace").json()
+    tokens = login(proxied, "ada@example.com", STRONG_PASSWORD)
+    proxy.switch_off()
+    assert _signup(proxied).status_code == 503
+
+    proxy.switch_on()
+    response = me(proxied, tokens["access_token"])
+
+    assert response.status_code == 200
+    assert response.json() == created
+    assert _count_users(throwaway_postgres) == 1
+
+
+def test_refresh_token_issued_before_the_outage_works_after_it(
+    proxied: TestClient, proxy: TcpProxy
+) -> None:
+    assert signup(proxied).status_code == 201
+    tokens = login(proxied, "ada@example.com", STRONG_PASSWORD)
+    proxy.switch_off()
+    assert proxied.post(
+        "/refresh", json={"refresh_token": tokens["refresh_token"]}
+    ).status_code == (503)
+
+    proxy.switch_on()
+    response = proxied.post("/refresh", json={"refresh_token": tokens["refresh_token"]})
+
+    assert response.status_code == 200, response.text
