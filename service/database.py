@@ -34,10 +34,13 @@ IDLE_PING_SECONDS = 10.0
 
 
 def make_engine(settings: Settings) -> Engine:
+    """The engine for `settings`. Statement parameters (password hashes among them)
+    are kept out of SQLAlchemy's logs and error messages."""
     if settings.is_sqlite and make_url(settings.database_url).database in (None, "", ":memory:"):
         # One in-memory database lives as long as its one connection: share it.
         engine = create_engine(
             settings.database_url,
+            hide_parameters=True,
             connect_args={"check_same_thread": False},
             poolclass=StaticPool,
         )
@@ -46,6 +49,7 @@ def make_engine(settings: Settings) -> Engine:
     if settings.is_sqlite:
         engine = create_engine(
             settings.database_url,
+            hide_parameters=True,
             connect_args={"check_same_thread": False, "timeout": 15},
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
@@ -54,6 +58,7 @@ def make_engine(settings: Settings) -> Engine:
         return engine
     engine = create_engine(
         settings.database_url,
+        hide_parameters=True,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=CONNECT_TIMEOUT_SECONDS,
