@@ -23,7 +23,7 @@ export LOGIN_LIMIT_PER_ACCOUNT_ADDRESS=1000000/minute
 "$PY" -m uvicorn --factory service.main:create_app --host 127.0.0.1 --port "$port" \
   --no-access-log >"$workdir/server.log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$workdir"' EXIT
+trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$workdir"' EXIT
 for _ in $(seq 50); do
   curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
   sleep 0.2
