@@ -6,7 +6,7 @@ the threadpool, so none of it blocks the event loop.
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -15,7 +15,7 @@ from service.config import Settings
 from service.errors import ApiError, ErrorCode, entry
 from service.models import MAX_ID, User
 from service.passwords import password_problems
-from service.schemas import UserCreate, UserUpdate
+from service.schemas import UserCreate, UserPublic, UserUpdate
 from service.security import PasswordHasher
 from service.sessions import SessionStore
 from service.throttling import Throttle
@@ -102,18 +102,21 @@ def _login_succeeded(db: Session, throttle: Throttle, email: str, address: str) 
 
 
 def get_user(db: Session, user_id: int) -> User | None:
+    """The user as it is now; the connection goes back to the pool at once."""
     if not 1 <= user_id <= MAX_ID:
         return None
-    return db.get(User, user_id)
+    user = db.get(User, user_id)
+    db.commit()
+    return user
 
 
 def list_users(db: Session, *, skip: int, limit: int) -> list[User]:
     return list(db.scalars(select(User).order_by(User.id).offset(skip).limit(limit)))
 
 
-def delete_user(db: Session, *, user: User) -> None:
+def delete_user(db: Session, *, user_id: int) -> None:
     # The database cascades to the user's sessions.
-    db.execute(delete(User).where(User.id == user.id))
+    db.execute(delete(User).where(User.id == user_id))
     db.commit()
 
 
@@ -123,9 +126,9 @@ async def update_user(
     hasher: PasswordHasher,
     store: SessionStore,
     settings: Settings,
-    actor: User,
+    actor: UserPublic,
     actor_session: str,
-    target: User,
+    target_id: int,
     changes: UserUpdate,
 ) -> User:
     """Apply the fields present in `changes`, under the contract's rules."""
@@ -134,6 +137,7 @@ async def update_user(
         for name in _SUPERUSER_FIELDS:
             if name in fields:
                 raise forbidden(name)
+    target = await _load(db, target_id)
     if fields.get("email") == target.email:
         del fields["email"]
     acting_on_self = actor.id == target.id
@@ -161,21 +165,36 @@ async def change_password(
     hasher: PasswordHasher,
     store: SessionStore,
     settings: Settings,
-    user: User,
+    user_id: int,
     session_id: str,
     current_password: str,
     new_password: str,
 ) -> None:
+    user = await _load(db, user_id)
     await _check_current_password(hasher, user, current_password)
     _check_similarity(new_password, user.email, settings, "new_password")
     new_hash = await hasher.hash(new_password)
     await _in_thread(_apply, db, store, user, {}, new_hash, keep_session=session_id)
 
 
-def sign_out_everywhere(db: Session, *, store: SessionStore, user: User) -> None:
-    user.credential_version = User.credential_version + 1
-    store.revoke_all(db, user_id=user.id)
+def sign_out_everywhere(db: Session, *, store: SessionStore, user_id: int) -> None:
+    db.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(credential_version=User.credential_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    store.revoke_all(db, user_id=user_id)
     db.commit()
+
+
+async def _load(db: Session, user_id: int) -> User:
+    """The user a change applies to, read afresh: the request's principal is a
+    snapshot. Gone since the token was checked: 404."""
+    user = await _in_thread(get_user, db, user_id)
+    if user is None:
+        raise not_found()
+    return user
 
 
 async def _check_current_password(

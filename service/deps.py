@@ -10,8 +10,9 @@ from starlette.concurrency import run_in_threadpool
 
 from service import accounts
 from service.config import Settings
+from service.database import Database
 from service.errors import ApiError, ErrorCode
-from service.models import User
+from service.schemas import UserPublic
 from service.security import PasswordHasher
 from service.sessions import Principal, SessionStore
 from service.throttling import Throttle, client_key
@@ -42,6 +43,10 @@ async def get_client_address(request: Request) -> str:
     return client_key(request.client.host if request.client else None)
 
 
+async def get_database(request: Request) -> Database:
+    return request.app.state.database
+
+
 async def get_db(request: Request) -> AsyncIterator[Session]:
     # Creating a session touches no connection; the work that does runs in threads.
     session = request.app.state.database.sessions()
@@ -58,41 +63,41 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 Hasher = Annotated[PasswordHasher, Depends(get_hasher)]
 Sessions = Annotated[SessionStore, Depends(get_session_store)]
 DbSession = Annotated[Session, Depends(get_db)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
 ThrottleDep = Annotated[Throttle, Depends(get_throttle)]
 ClientAddress = Annotated[str, Depends(get_client_address)]
 
 
 def get_principal(
-    token: Annotated[str | None, Depends(oauth2_scheme)],
-    db: DbSession,
-    store: Sessions,
+    token: Annotated[str | None, Depends(oauth2_scheme)], store: Sessions
 ) -> Principal:
+    # A plain `def`: the one query runs on the threadpool, the request's only hop.
     if not token:
         raise ApiError(401, ErrorCode.NOT_AUTHENTICATED, "Not authenticated")
-    return store.authenticate(db, access_token=token)
+    return store.authenticate(access_token=token)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-async def get_current_user(principal: CurrentPrincipal) -> User:
+async def get_current_user(principal: CurrentPrincipal) -> UserPublic:
     return principal.user
 
 
-CurrentUser = Annotated[User, Depends(get_current_user)]
+CurrentUser = Annotated[UserPublic, Depends(get_current_user)]
 
 
-async def require_superuser(user: CurrentUser) -> User:
+async def require_superuser(user: CurrentUser) -> UserPublic:
     if not user.is_superuser:
         raise accounts.forbidden()
     return user
 
 
-def get_target_user(
+async def get_target_user(
     user_id: Annotated[int, Path(description="The user's id")],
     principal: CurrentPrincipal,
     db: DbSession,
-) -> User:
+) -> UserPublic:
     """The user a `/users/{user_id}` route acts on: oneself, or anyone for a superuser.
 
     Others get 403 whether or not the id exists, so ids cannot be probed.
@@ -101,10 +106,10 @@ def get_target_user(
         return principal.user
     if not principal.user.is_superuser:
         raise accounts.forbidden()
-    user = accounts.get_user(db, user_id)
+    user = await run_in_threadpool(accounts.get_user, db, user_id)
     if user is None:
         raise accounts.not_found()
-    return user
+    return UserPublic.model_validate(user)
 
 
-TargetUser = Annotated[User, Depends(get_target_user)]
+TargetUser = Annotated[UserPublic, Depends(get_target_user)]

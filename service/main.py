@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         access_ttl=timedelta(minutes=settings.access_token_expire_minutes),
     )
     sessions = SessionStore(
+        engine=database.engine,
         tokens=tokens,
         refresh_ttl=timedelta(days=settings.refresh_token_expire_days),
         max_lifetime=timedelta(days=settings.session_max_lifetime_days),

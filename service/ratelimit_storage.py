@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from limits.storage import Storage
-from sqlalchemy import Engine, case, delete, select, text
+from sqlalchemy import Engine, bindparam, case, delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -25,8 +25,10 @@ class DatabaseStorage(Storage):
     def __init__(self, engine: Engine) -> None:
         super().__init__(wrap_exceptions=False)
         self.engine = engine
-        dialect = engine.dialect.name
-        self._insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        dialect_insert: Any = (
+            postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        )
+        self._incr = _counting_upsert(dialect_insert)
 
     @property
     def base_exceptions(self) -> type[Exception]:
@@ -34,19 +36,9 @@ class DatabaseStorage(Storage):
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = time.time()
-        table = RateLimitCounter.__table__
-        fresh = self._insert(table).values(key=key, count=amount, expires_at=now + expiry)
-        # An expired window restarts; a live one counts on. One atomic upsert either way.
-        expired = table.c.expires_at <= now
-        statement = fresh.on_conflict_do_update(
-            index_elements=[table.c.key],
-            set_={
-                "count": _case(expired, fresh.excluded.count, table.c.count + amount),
-                "expires_at": _case(expired, fresh.excluded.expires_at, table.c.expires_at),
-            },
-        ).returning(table.c.count)
+        parameters = {"name": key, "amount": amount, "now": now, "window_end": now + expiry}
         with self.engine.begin() as connection:
-            return int(connection.execute(statement).scalar_one())
+            return int(connection.execute(self._incr, parameters).scalar_one())
 
     def get(self, key: str) -> int:
         table = RateLimitCounter.__table__
@@ -90,5 +82,20 @@ class DatabaseStorage(Storage):
             ).rowcount
 
 
-def _case(condition: Any, then: Any, otherwise: Any) -> Any:
-    return case((condition, then), else_=otherwise)
+def _counting_upsert(dialect_insert: Any) -> Any:
+    """The counting statement, built once: an expired window restarts, a live
+    one counts on, in one atomic upsert either way."""
+    table = RateLimitCounter.__table__
+    fresh = dialect_insert(table).values(
+        key=bindparam("name"), count=bindparam("amount"), expires_at=bindparam("window_end")
+    )
+    expired = table.c.expires_at <= bindparam("now")
+    return fresh.on_conflict_do_update(
+        index_elements=[table.c.key],
+        set_={
+            "count": case(
+                (expired, fresh.excluded.count), else_=table.c.count + bindparam("amount")
+            ),
+            "expires_at": case((expired, fresh.excluded.expires_at), else_=table.c.expires_at),
+        },
+    ).returning(table.c.count)

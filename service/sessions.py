@@ -8,12 +8,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Engine, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.errors import ApiError, ErrorCode, OAuthError
 from service.models import RefreshSession, User, utcnow
-from service.schemas import TokenPair
+from service.schemas import TokenPair, UserPublic
 from service.security import (
     AccessClaims,
     RefreshClaims,
@@ -22,17 +22,74 @@ from service.security import (
     TokenExpiredError,
 )
 
-# Only this statement touches the row on a rotation; ORM state sync is not needed.
+# Only this statement touches the rows; ORM state sync is not needed.
 _NO_SYNC = {"synchronize_session": False}
 _SESSIONS = RefreshSession.__table__
 _USERS = User.__table__
 
+# The hot paths' statements are built once: building a Core statement (and
+# its cache key) costs more than running it. Parameter names must differ
+# from column names in UPDATEs.
+_READ_PRINCIPAL = (
+    select(
+        *(_USERS.c[name] for name in UserPublic.model_fields),
+        _USERS.c.credential_version,
+        _SESSIONS.c.revoked_at,
+    )
+    .join_from(_USERS, _SESSIONS, _SESSIONS.c.user_id == _USERS.c.id)
+    .where(_USERS.c.id == bindparam("uid"), _SESSIONS.c.id == bindparam("sid"))
+)
+# One statement spends the token, checks the session is live and reads the
+# user's credential version, so concurrent uses cannot both win.
+_ROTATE = (
+    update(_SESSIONS)
+    .where(
+        _SESSIONS.c.id == bindparam("sid"),
+        _SESSIONS.c.user_id == bindparam("uid"),
+        _SESSIONS.c.generation == bindparam("gen"),
+        _SESSIONS.c.revoked_at.is_(None),
+        _SESSIONS.c.created_at > bindparam("oldest_login"),
+    )
+    .values(generation=_SESSIONS.c.generation + 1, expires_at=bindparam("new_expiry"))
+    .returning(
+        _SESSIONS.c.generation,
+        _SESSIONS.c.created_at,
+        select(_USERS.c.credential_version)
+        .where(_USERS.c.id == _SESSIONS.c.user_id, _USERS.c.is_active.is_(True))
+        .scalar_subquery(),
+    )
+)
+# A generation older than the session's is a token already spent: whoever
+# holds it, the session can no longer be trusted.
+_REVOKE_IF_REUSED = (
+    update(_SESSIONS)
+    .where(
+        _SESSIONS.c.id == bindparam("sid"),
+        _SESSIONS.c.user_id == bindparam("uid"),
+        _SESSIONS.c.generation > bindparam("gen"),
+        _SESSIONS.c.revoked_at.is_(None),
+    )
+    .values(revoked_at=bindparam("now"))
+)
+_REVOKE = (
+    update(_SESSIONS)
+    .where(
+        _SESSIONS.c.id == bindparam("sid"),
+        _SESSIONS.c.user_id == bindparam("uid"),
+        _SESSIONS.c.revoked_at.is_(None),
+    )
+    .values(revoked_at=bindparam("now"))
+)
+_OPEN = insert(_SESSIONS)
+
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a request acts as: the user and the login session its token belongs to."""
+    """Who a request acts as: the user as it was when the request began, and
+    the login session its token belongs to. Changes reload the user in their
+    own transaction."""
 
-    user: User
+    user: UserPublic
     session_id: str
 
 
@@ -50,34 +107,48 @@ def token_rejected(exc: TokenError | None = None, *, oauth: bool = False) -> Api
 
 
 class SessionStore:
+    """Login sessions in the database. Each public method but `revoke_all` is
+    one statement on the autocommit engine (see Database)."""
+
     def __init__(
-        self, *, tokens: TokenCodec, refresh_ttl: timedelta, max_lifetime: timedelta
+        self,
+        *,
+        engine: Engine,
+        tokens: TokenCodec,
+        refresh_ttl: timedelta,
+        max_lifetime: timedelta,
     ) -> None:
+        self.engine = engine
         self.tokens = tokens
         self.refresh_ttl = refresh_ttl
         self.max_lifetime = max_lifetime
 
-    def open(self, db: Session, *, user: User) -> TokenPair:
-        """Start a login session for `user` and give its first token pair."""
+    def open(self, *, user_id: int, credential_version: int) -> TokenPair:
+        """Start a login session for the user and give its first token pair."""
         now = utcnow()
-        session = RefreshSession(
-            id=uuid.uuid4().hex,
-            user_id=user.id,
-            generation=0,
-            created_at=now,
-            expires_at=now + self.refresh_ttl,
-        )
-        db.add(session)
-        db.commit()
+        session_id = uuid.uuid4().hex
+        expires_at = now + self.refresh_ttl
+        with self.engine.begin() as connection:
+            connection.execute(
+                _OPEN,
+                {
+                    "id": session_id,
+                    "user_id": user_id,
+                    "generation": 0,
+                    "created_at": now,
+                    "expires_at": expires_at,
+                    "revoked_at": None,
+                },
+            )
         return self._pair(
-            user_id=user.id,
-            session_id=session.id,
+            user_id=user_id,
+            session_id=session_id,
             generation=0,
-            version=user.credential_version,
-            expires_at=session.expires_at,
+            version=credential_version,
+            expires_at=expires_at,
         )
 
-    def rotate(self, db: Session, *, refresh_token: str) -> TokenPair:
+    def rotate(self, *, refresh_token: str) -> TokenPair:
         """Spend `refresh_token` and give the next pair; a spent one revokes its session."""
         try:
             claims = self.tokens.decode_refresh(refresh_token)
@@ -85,32 +156,24 @@ class SessionStore:
             raise token_rejected(exc, oauth=True) from exc
         now = utcnow()
         expires_at = now + self.refresh_ttl
-        # One statement spends the token, checks the session is live and reads
-        # the user's credential version, so concurrent uses cannot both win.
-        # Core, not ORM: the hottest write path skips the ORM's bookkeeping.
-        sessions, users = _SESSIONS, _USERS
-        credential_version = (
-            select(users.c.credential_version)
-            .where(users.c.id == sessions.c.user_id, users.c.is_active.is_(True))
-            .scalar_subquery()
-        )
-        advanced = db.execute(
-            update(sessions)
-            .where(
-                sessions.c.id == claims.session_id,
-                sessions.c.user_id == claims.user_id,
-                sessions.c.generation == claims.generation,
-                sessions.c.revoked_at.is_(None),
-                sessions.c.created_at > now - self.max_lifetime,
-            )
-            .values(generation=sessions.c.generation + 1, expires_at=expires_at)
-            .returning(sessions.c.generation, sessions.c.created_at, credential_version)
-        ).one_or_none()
-        if advanced is None or advanced[2] is None:
-            self._revoke_if_reused(db, claims, now)
-            db.commit()
+        identity = {"sid": claims.session_id, "uid": claims.user_id}
+        with self.engine.begin() as connection:
+            advanced = connection.execute(
+                _ROTATE,
+                {
+                    **identity,
+                    "gen": claims.generation,
+                    "oldest_login": now - self.max_lifetime,
+                    "new_expiry": expires_at,
+                },
+            ).one_or_none()
+            if advanced is None or advanced[2] is None:
+                connection.execute(
+                    _REVOKE_IF_REUSED, {**identity, "gen": claims.generation, "now": now}
+                )
+                advanced = None
+        if advanced is None:
             raise token_rejected(oauth=True)
-        db.commit()
         generation, created_at, version = advanced
         return self._pair(
             user_id=claims.user_id,
@@ -120,42 +183,21 @@ class SessionStore:
             expires_at=min(expires_at, created_at + self.max_lifetime),
         )
 
-    def _revoke_if_reused(self, db: Session, claims: RefreshClaims, now: datetime) -> None:
-        # A generation older than the session's is a token already spent:
-        # whoever holds it, the session can no longer be trusted.
-        db.execute(
-            update(RefreshSession)
-            .where(
-                RefreshSession.id == claims.session_id,
-                RefreshSession.user_id == claims.user_id,
-                RefreshSession.generation > claims.generation,
-                RefreshSession.revoked_at.is_(None),
-            )
-            .values(revoked_at=now)
-            .execution_options(**_NO_SYNC)
-        )
-
-    def revoke(self, db: Session, *, refresh_token: str) -> None:
+    def revoke(self, *, refresh_token: str) -> None:
         """End the session of `refresh_token`, if it is one of ours; expired ones too."""
         try:
             claims = self.tokens.decode_refresh(refresh_token, verify_exp=False)
         except TokenError:
             return
-        db.execute(
-            update(RefreshSession)
-            .where(
-                RefreshSession.id == claims.session_id,
-                RefreshSession.user_id == claims.user_id,
-                RefreshSession.revoked_at.is_(None),
+        with self.engine.begin() as connection:
+            connection.execute(
+                _REVOKE,
+                {"sid": claims.session_id, "uid": claims.user_id, "now": utcnow()},
             )
-            .values(revoked_at=utcnow())
-            .execution_options(**_NO_SYNC)
-        )
-        db.commit()
 
     @staticmethod
     def revoke_all(db: Session, *, user_id: int, keep: str | None = None) -> None:
-        """End every session of the user but `keep`; the caller commits."""
+        """End every session of the user but `keep`, in the caller's transaction."""
         statement = update(RefreshSession).where(
             RefreshSession.user_id == user_id, RefreshSession.revoked_at.is_(None)
         )
@@ -163,26 +205,25 @@ class SessionStore:
             statement = statement.where(RefreshSession.id != keep)
         db.execute(statement.values(revoked_at=utcnow()).execution_options(**_NO_SYNC))
 
-    def authenticate(self, db: Session, *, access_token: str) -> Principal:
+    def authenticate(self, *, access_token: str) -> Principal:
         """The user behind a bearer token, in one query, or a 401."""
         try:
             claims = self.tokens.decode_access(access_token)
         except TokenError as exc:
             raise token_rejected(exc) from exc
-        # A single read needs no transaction: autocommit saves the BEGIN and
-        # COMMIT round trips on every authenticated request.
-        db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        row = db.execute(
-            select(User, RefreshSession.revoked_at)
-            .join(RefreshSession, RefreshSession.user_id == User.id)
-            .where(User.id == claims.user_id, RefreshSession.id == claims.session_id)
-        ).one_or_none()
-        # Give the connection back now: the route may wait for a thread before
-        # it needs the database again, and must not hold a pooled connection meanwhile.
-        db.commit()
-        if row is None or not _still_valid(row[0], row[1], claims):
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                _READ_PRINCIPAL,
+                {"uid": claims.user_id, "sid": claims.session_id},
+            ).one_or_none()
+        if (
+            row is None
+            or row.revoked_at is not None
+            or not row.is_active
+            or row.credential_version != claims.credential_version
+        ):
             raise token_rejected()
-        return Principal(user=row[0], session_id=claims.session_id)
+        return Principal(user=UserPublic.model_validate(row), session_id=claims.session_id)
 
     def _pair(
         self,
@@ -205,14 +246,6 @@ class SessionStore:
             refresh_token=refresh,
             expires_in=int(self.tokens.access_ttl.total_seconds()),
         )
-
-
-def _still_valid(user: User, revoked_at: datetime | None, claims: AccessClaims) -> bool:
-    return (
-        revoked_at is None
-        and user.is_active
-        and user.credential_version == claims.credential_version
-    )
 
 
 def prune_sessions(db: Session) -> int:

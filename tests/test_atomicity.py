@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.models import RefreshSession, User
@@ -42,8 +42,9 @@ def commits_failing(app: FastAPI, *, from_commit: int = 1) -> Iterator[None]:
     """Within the block, the app's request sessions fail at their `from_commit`-th
     commit and every later one: the pending statements go out, the commit does not.
 
-    Access-token checks commit too (ending their read), so a signed-in change
-    needs `from_commit=2` to fail at its own commit.
+    A change to a user reads it afresh first and commits that read (giving
+    the connection back while bcrypt runs), so such a change needs
+    `from_commit=2` to fail at its own commit.
     """
     commits = 0
 
@@ -60,7 +61,7 @@ def commits_failing(app: FastAPI, *, from_commit: int = 1) -> Iterator[None]:
     database = app.state.database
     original = database.sessions
     database.sessions = sessionmaker(
-        database.engine, class_=CommitFailsSession, expire_on_commit=False
+        database.transactional, class_=CommitFailsSession, expire_on_commit=False
     )
     try:
         yield
@@ -135,29 +136,50 @@ def test_signup_failing_at_commit_leaves_the_email_free(
     assert login_response(lenient, "ada@example.com", STRONG_PASSWORD).status_code == 200
 
 
-# Refresh-token rotation
+# Refresh-token rotation: one statement, so it happens whole or not at all.
 
 
-def test_rotation_failing_at_commit_answers_500(
-    app: FastAPI, lenient: TestClient, user: Account, failing_commits: None
+@contextmanager
+def rotations_failing(app: FastAPI) -> Iterator[None]:
+    """Within the block, the statement that advances a session fails as the
+    database would when the connection drops: it never takes effect."""
+    engine = app.state.database.engine
+
+    def refuse(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE REFRESH_SESSIONS SET GENERATION"):
+            raise InjectedError("rotation refused by the test")
+
+    event.listen(engine, "before_cursor_execute", refuse)
+    try:
+        yield
+    finally:
+        event.remove(engine, "before_cursor_execute", refuse)
+
+
+def test_rotation_failing_in_its_statement_answers_500(
+    app: FastAPI, lenient: TestClient, user: Account
 ) -> None:
-    assert_error(refresh(lenient, user.refresh_token), 500, "internal_error", None)
+    with rotations_failing(app):
+        response = refresh(lenient, user.refresh_token)
+
+    assert_error(response, 500, "internal_error", None)
 
 
-def test_rotation_failing_at_commit_leaves_the_session_as_it_was(
-    lenient: TestClient, user: Account, db_engine: Engine, failing_commits: None
+def test_rotation_failing_in_its_statement_leaves_the_session_as_it_was(
+    app: FastAPI, lenient: TestClient, user: Account, db_engine: Engine
 ) -> None:
     before = session_rows(db_engine)
 
-    refresh(lenient, user.refresh_token)
+    with rotations_failing(app):
+        refresh(lenient, user.refresh_token)
 
     assert session_rows(db_engine) == before
 
 
-def test_refresh_token_still_works_after_a_rotation_failed_at_commit(
+def test_refresh_token_still_works_after_a_rotation_failed(
     app: FastAPI, lenient: TestClient, user: Account
 ) -> None:
-    with commits_failing(app):
+    with rotations_failing(app):
         refresh(lenient, user.refresh_token)
 
     response = refresh(lenient, user.refresh_token)

@@ -4,7 +4,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response, status
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from service import accounts
@@ -123,7 +122,7 @@ async def login(
     grant_type = form.grant_type or "password"
     if grant_type == "refresh_token":
         (refresh_token,) = _require(form, "refresh_token")
-        return await run_in_threadpool(_rotate, db, store, throttle, address, refresh_token)
+        return await run_in_threadpool(_rotate, store, throttle, address, refresh_token)
     if grant_type != "password":
         raise ApiError(
             400,
@@ -143,7 +142,9 @@ async def login(
             INVALID_CREDENTIALS.message,
             oauth_error=OAuthError.INVALID_GRANT,
         )
-    return await run_in_threadpool(store.open, db, user=user)
+    return await run_in_threadpool(
+        store.open, user_id=user.id, credential_version=user.credential_version
+    )
 
 
 @router.post(
@@ -158,20 +159,17 @@ async def login(
 def refresh(
     body: RefreshRequest,
     response: Response,
-    db: DbSession,
     store: Sessions,
     throttle: ThrottleDep,
     address: ClientAddress,
 ) -> TokenPair:
     _no_store(response)
-    return _rotate(db, store, throttle, address, body.refresh_token)
+    return _rotate(store, throttle, address, body.refresh_token)
 
 
-def _rotate(
-    db: Session, store: SessionStore, throttle: Throttle, address: str, refresh_token: str
-) -> TokenPair:
+def _rotate(store: SessionStore, throttle: Throttle, address: str, refresh_token: str) -> TokenPair:
     throttle.spend_refresh(address)
-    return store.rotate(db, refresh_token=refresh_token)
+    return store.rotate(refresh_token=refresh_token)
 
 
 @router.post(
@@ -180,8 +178,8 @@ def _rotate(
     summary="End the login session of a refresh token",
     responses=error_responses(FIELD_REQUIRED, *WITH_BODY),
 )
-def logout(body: RefreshRequest, db: DbSession, store: Sessions) -> None:
-    store.revoke(db, refresh_token=body.refresh_token)
+def logout(body: RefreshRequest, store: Sessions) -> None:
+    store.revoke(refresh_token=body.refresh_token)
 
 
 @router.post(
@@ -191,4 +189,4 @@ def logout(body: RefreshRequest, db: DbSession, store: Sessions) -> None:
     responses=error_responses(*SIGNED_IN, *ALWAYS),
 )
 def logout_all(user: CurrentUser, db: DbSession, store: Sessions) -> None:
-    accounts.sign_out_everywhere(db, store=store, user=user)
+    accounts.sign_out_everywhere(db, store=store, user_id=user.id)

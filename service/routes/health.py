@@ -1,9 +1,8 @@
 """Liveness and database reachability, for the platform's health checks."""
 
 from fastapi import APIRouter
-from sqlalchemy import text
 
-from service.deps import DbSession
+from service.deps import DatabaseDep
 from service.openapi import INTERNAL, UNAVAILABLE, error_responses
 from service.schemas import Health, HealthDb
 
@@ -21,8 +20,7 @@ async def health() -> Health:
     response_model=HealthDb,
     responses=error_responses(INTERNAL, UNAVAILABLE),
 )
-def health_db(db: DbSession) -> HealthDb:
+def health_db(database: DatabaseDep) -> HealthDb:
     # A failure raises OperationalError, which the error handlers answer with 503.
-    db.execute(text("SELECT 1"))
-    db.commit()
+    database.ping()
     return HealthDb()

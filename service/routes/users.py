@@ -79,7 +79,7 @@ async def sign_up(
     responses=error_responses(*SIGNED_IN, *ALWAYS),
 )
 async def read_me(user: CurrentUser) -> UserPublic:
-    return UserPublic.model_validate(user)
+    return user
 
 
 @router.patch(
@@ -115,7 +115,7 @@ async def update_me(
     responses=error_responses(*SIGNED_IN, *ALWAYS),
 )
 def delete_me(user: CurrentUser, db: DbSession) -> None:
-    accounts.delete_user(db, user=user)
+    accounts.delete_user(db, user_id=user.id)
 
 
 @router.post(
@@ -139,7 +139,7 @@ async def change_my_password(
         hasher=hasher,
         store=store,
         settings=settings,
-        user=principal.user,
+        user_id=principal.user.id,
         session_id=principal.session_id,
         current_password=body.current_password,
         new_password=body.new_password,
@@ -170,7 +170,7 @@ def list_users(
     responses=error_responses(*SIGNED_IN, FORBIDDEN, NOT_FOUND, *ALWAYS),
 )
 async def read_user(user: TargetUser) -> UserPublic:
-    return UserPublic.model_validate(user)
+    return user
 
 
 async def _update_user(
@@ -189,7 +189,7 @@ async def _update_user(
         settings=settings,
         actor=principal.user,
         actor_session=principal.session_id,
-        target=target,
+        target_id=target.id,
         changes=body,
     )
     return UserPublic.model_validate(user)
@@ -214,4 +214,4 @@ for _method in ("PUT", "PATCH"):
     responses=error_responses(*SIGNED_IN, FORBIDDEN, NOT_FOUND, *ALWAYS),
 )
 def delete_user(user: TargetUser, db: DbSession) -> None:
-    accounts.delete_user(db, user=user)
+    accounts.delete_user(db, user_id=user.id)
