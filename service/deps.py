@@ -69,11 +69,14 @@ ClientAddress = Annotated[str, Depends(get_client_address)]
 
 
 def get_principal(
-    token: Annotated[str | None, Depends(oauth2_scheme)], store: Sessions
+    token: Annotated[str | None, Depends(oauth2_scheme)], request: Request
 ) -> Principal:
-    # A plain `def`: the one query runs on the threadpool, the request's only hop.
+    # A plain `def`: the one query runs on the threadpool, the request's only
+    # hop. The store is read here rather than through a dependency of its own:
+    # this runs on every authenticated request, and each dependency costs.
     if not token:
         raise ApiError(401, ErrorCode.NOT_AUTHENTICATED, "Not authenticated")
+    store: SessionStore = request.app.state.sessions
     return store.authenticate(access_token=token)
 
 
