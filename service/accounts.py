@@ -4,6 +4,7 @@ the threadpool, so none of it blocks the event loop.
 """
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, select, update
@@ -11,8 +12,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from service import account_tokens
+from service.account_tokens import Purpose
 from service.config import Settings
-from service.errors import ApiError, ErrorCode, entry
+from service.errors import ApiError, ErrorCode, OAuthError, entry
+from service.messages import AccountMail, Requester
 from service.models import MAX_ID, User
 from service.passwords import password_problems
 from service.schemas import UserCreate, UserPublic, UserUpdate
@@ -43,21 +47,55 @@ def not_found() -> ApiError:
     return ApiError(404, ErrorCode.NOT_FOUND, "No such user")
 
 
-async def register(*, db: Session, hasher: PasswordHasher, data: UserCreate) -> User:
+def email_not_verified() -> ApiError:
+    return ApiError(
+        401,
+        ErrorCode.EMAIL_NOT_VERIFIED,
+        "Confirm your email address first: a new link has been sent to it",
+        oauth_error=OAuthError.INVALID_GRANT,
+    )
+
+
+async def register(
+    *,
+    db: Session,
+    hasher: PasswordHasher,
+    settings: Settings,
+    mail: AccountMail,
+    requester: Requester,
+    data: UserCreate,
+) -> User:
     hashed = await hasher.hash(data.password)
     user = User(email=data.email, hashed_password=hashed, full_name=data.full_name)
-    return await _in_thread(_insert, db, user)
+    token = await _in_thread(_insert, db, user, verify_ttl=_verify_ttl_if_required(settings))
+    if token is not None:
+        mail.verification(to=user.email, token=token, requester=requester)
+    return user
 
 
-def _insert(db: Session, user: User) -> User:
+def _verify_ttl_if_required(settings: Settings) -> timedelta | None:
+    """How long an unasked verification link lives, when the service sends one:
+    only when it will not let unverified users log in."""
+    if not settings.require_verified_email:
+        return None
+    return timedelta(minutes=settings.verify_token_expire_minutes)
+
+
+def _insert(db: Session, user: User, *, verify_ttl: timedelta | None) -> str | None:
     db.add(user)
+    token = None
     try:
+        if verify_ttl is not None:
+            db.flush()
+            token = account_tokens.issue(
+                db, user=user, purpose=Purpose.VERIFY_EMAIL, ttl=verify_ttl
+            )
         db.commit()
     except IntegrityError as exc:
         # The unique index decides between simultaneous sign-ups: one wins.
         db.rollback()
         raise email_taken() from exc
-    return user
+    return token
 
 
 async def authenticate(
@@ -65,6 +103,9 @@ async def authenticate(
     db: Session,
     hasher: PasswordHasher,
     throttle: Throttle,
+    settings: Settings,
+    mail: AccountMail,
+    requester: Requester,
     email: str,
     password: str,
     address: str,
@@ -72,6 +113,8 @@ async def authenticate(
     """The active user with these credentials, or None, in the same time either way.
 
     429 before any work when this account or address has failed too often.
+    With REQUIRE_VERIFIED_EMAIL, right credentials of an unverified address
+    give 401 email_not_verified, and a new link is mailed (throttled).
     """
     email = email.strip().lower()
     user = await _in_thread(_find_unless_throttled, db, throttle, email, address)
@@ -82,7 +125,12 @@ async def authenticate(
     if new_hash is not None:
         # The stored hash predates the current cost: upgrade it while we have the password.
         user.hashed_password = new_hash
-    await _in_thread(_login_succeeded, db, throttle, email, address)
+    verify_ttl = None if user.is_verified else _verify_ttl_if_required(settings)
+    token = await _in_thread(_login_succeeded, db, throttle, user, address, verify_ttl=verify_ttl)
+    if verify_ttl is not None:
+        if token is not None:
+            mail.verification(to=user.email, token=token, requester=requester)
+        raise email_not_verified()
     return user
 
 
@@ -96,9 +144,17 @@ def _find_unless_throttled(
     return user
 
 
-def _login_succeeded(db: Session, throttle: Throttle, email: str, address: str) -> None:
-    throttle.login_succeeded(email, address)
+def _login_succeeded(
+    db: Session, throttle: Throttle, user: User, address: str, *, verify_ttl: timedelta | None
+) -> str | None:
+    """Clear the failures and keep a hash upgrade; with `verify_ttl`, the user
+    may not log in yet, and gets a new verification token unless throttled."""
+    throttle.login_succeeded(user.email, address)
+    token = None
+    if verify_ttl is not None and throttle.may_send_verification(user.id):
+        token = account_tokens.issue(db, user=user, purpose=Purpose.VERIFY_EMAIL, ttl=verify_ttl)
     db.commit()
+    return token
 
 
 def get_user(db: Session, user_id: int) -> User | None:
@@ -126,12 +182,15 @@ async def update_user(
     hasher: PasswordHasher,
     store: SessionStore,
     settings: Settings,
+    mail: AccountMail,
+    requester: Requester,
     actor: UserPublic,
     actor_session: str,
     target_id: int,
     changes: UserUpdate,
 ) -> User:
-    """Apply the fields present in `changes`, under the contract's rules."""
+    """Apply the fields present in `changes`, under the contract's rules, and
+    tell the account's (previous) address of a new password or address."""
     fields = changes.model_dump(exclude_unset=True, exclude={"current_password"})
     if not actor.is_superuser:
         for name in _SUPERUSER_FIELDS:
@@ -146,9 +205,11 @@ async def update_user(
     new_hash = None
     if "password" in fields:
         new_password = fields.pop("password")
-        _check_similarity(new_password, fields.get("email", target.email), settings, "password")
+        check_similarity(new_password, fields.get("email", target.email), settings, "password")
         new_hash = await hasher.hash(new_password)
-    return await _in_thread(
+    old_email = target.email
+    verify_ttl = _verify_ttl_if_required(settings) if "email" in fields else None
+    user, token = await _in_thread(
         _apply,
         db,
         store,
@@ -156,7 +217,16 @@ async def update_user(
         fields,
         new_hash,
         keep_session=actor_session if acting_on_self else None,
+        verify_ttl=verify_ttl,
     )
+    by_admin = not acting_on_self
+    if new_hash is not None:
+        mail.password_changed(to=old_email, requester=requester, by_admin=by_admin)
+    if "email" in fields:
+        mail.email_changed(old=old_email, new=user.email, requester=requester, by_admin=by_admin)
+    if token is not None:
+        mail.verification(to=user.email, token=token, requester=requester)
+    return user
 
 
 async def change_password(
@@ -165,6 +235,8 @@ async def change_password(
     hasher: PasswordHasher,
     store: SessionStore,
     settings: Settings,
+    mail: AccountMail,
+    requester: Requester,
     user_id: int,
     session_id: str,
     current_password: str,
@@ -172,9 +244,12 @@ async def change_password(
 ) -> None:
     user = await _load(db, user_id)
     await _check_current_password(hasher, user, current_password)
-    _check_similarity(new_password, user.email, settings, "new_password")
+    check_similarity(new_password, user.email, settings, "new_password")
     new_hash = await hasher.hash(new_password)
-    await _in_thread(_apply, db, store, user, {}, new_hash, keep_session=session_id)
+    await _in_thread(
+        _apply, db, store, user, {}, new_hash, keep_session=session_id, verify_ttl=None
+    )
+    mail.password_changed(to=user.email, requester=requester, by_admin=False)
 
 
 def sign_out_everywhere(db: Session, *, store: SessionStore, user_id: int) -> None:
@@ -217,7 +292,7 @@ async def _check_current_password(
         )
 
 
-def _check_similarity(password: str, email: str, settings: Settings, field: str) -> None:
+def check_similarity(password: str, email: str, settings: Settings, field: str) -> None:
     # The schema has checked every rule it could; only the account's email was unknown to it.
     problems = password_problems(password, min_length=settings.password_min_length, email=email)
     if problems:
@@ -239,21 +314,33 @@ def _apply(
     new_hash: str | None,
     *,
     keep_session: str | None,
-) -> User:
-    """One transaction: the new values, and the sessions they end."""
+    verify_ttl: timedelta | None,
+) -> tuple[User, str | None]:
+    """One transaction: the new values, the sessions they end, and with
+    `verify_ttl` a verification token for the new address."""
     deactivating = fields.get("is_active") is False and user.is_active
     for name, value in fields.items():
         setattr(user, name, value)
+    if "email" in fields:
+        # A new address is unproven; tokens sent to the old one stop working by their binding.
+        user.is_verified = False
     if new_hash is not None or deactivating:
         user.credential_version = User.credential_version + 1
         store.revoke_all(db, user_id=user.id, keep=None if deactivating else keep_session)
     if new_hash is not None:
         user.hashed_password = new_hash
+    token = None
     try:
+        if verify_ttl is not None:
+            db.flush()
+            db.refresh(user)
+            token = account_tokens.issue(
+                db, user=user, purpose=Purpose.VERIFY_EMAIL, ttl=verify_ttl
+            )
         db.commit()
     except IntegrityError as exc:
         db.rollback()
         raise email_taken() from exc
     if new_hash is not None or deactivating:
         db.refresh(user)
-    return user
+    return user, token

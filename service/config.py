@@ -11,6 +11,8 @@ from limits import parse as parse_limit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service.mail import SmtpConfig
+
 MIN_SECRET_BYTES = 32
 
 
@@ -40,6 +42,23 @@ class Settings(BaseSettings):
     signup_limit_per_address: str = "20/hour"
     refresh_limit_per_address: str = "300/minute"
     known_address_days: int = Field(30, ge=1)
+    forgot_limit_per_address: str = "20/hour"
+    forgot_limit_per_account: str = "5/hour"
+    verify_limit_per_account: str = "5/hour"
+    # Account recovery and email verification (service/recovery.py).
+    require_verified_email: bool = False
+    reset_token_expire_minutes: int = Field(30, ge=1)
+    verify_token_expire_minutes: int = Field(24 * 60, ge=1)
+    # The web app's pages that the messages link to; {token} is replaced by the
+    # token and {PUBLIC_APP_URL} by that setting.
+    public_app_url: str = "http://localhost:3000"
+    password_reset_url: str = "{PUBLIC_APP_URL}/reset-password?token={token}"
+    verify_email_url: str = "{PUBLIC_APP_URL}/verify-email?token={token}"
+    # Mail (service/mail.py): SMTP when SMTP_URL is set; otherwise the log in
+    # development and test, and nothing in production.
+    smtp_url: str | None = None
+    mail_from: str = "Accounts <accounts@localhost>"
+    mail_backend: Literal["smtp", "console", "none"] | None = None
     # Peers whose X-Forwarded-For is believed, as uvicorn reads it: IPs, CIDRs or "*".
     forwarded_allow_ips: str = "127.0.0.1"
     # Connections per worker. The threadpool that runs database work gets as
@@ -61,6 +80,9 @@ class Settings(BaseSettings):
         "login_limit_per_address",
         "signup_limit_per_address",
         "refresh_limit_per_address",
+        "forgot_limit_per_address",
+        "forgot_limit_per_account",
+        "verify_limit_per_account",
     )
     @classmethod
     def _parseable_limit(cls, value: str) -> str:
@@ -73,6 +95,26 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    @field_validator("password_reset_url", "verify_email_url")
+    @classmethod
+    def _link_carries_the_token(cls, template: str) -> str:
+        if "{token}" not in template:
+            raise ValueError("must contain {token}, where the link carries the token")
+        return template
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _usable_smtp_url(cls, url: str | None) -> str | None:
+        if url:
+            SmtpConfig.from_url(url)
+        return url or None
+
+    @model_validator(mode="after")
+    def _mail_backend_has_what_it_needs(self) -> "Settings":
+        if self.mail_backend == "smtp" and not self.smtp_url:
+            raise ValueError("MAIL_BACKEND=smtp needs SMTP_URL")
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_production_key(self) -> "Settings":
@@ -94,6 +136,19 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def effective_mail_backend(self) -> str:
+        if self.mail_backend:
+            return self.mail_backend
+        if self.smtp_url:
+            return "smtp"
+        return "none" if self.environment == "production" else "console"
+
+    def app_link(self, template: str, token: str) -> str:
+        return template.replace("{PUBLIC_APP_URL}", self.public_app_url.rstrip("/")).replace(
+            "{token}", token
+        )
 
     @cached_property
     def signing_key(self) -> str:

@@ -12,6 +12,8 @@ from service import accounts
 from service.config import Settings
 from service.database import Database
 from service.errors import ApiError, ErrorCode
+from service.messages import AccountMail, Requester
+from service.recovery import Recovery
 from service.schemas import UserPublic
 from service.security import PasswordHasher
 from service.sessions import Principal, SessionStore
@@ -36,6 +38,22 @@ async def get_session_store(request: Request) -> SessionStore:
 
 async def get_throttle(request: Request) -> Throttle:
     return request.app.state.throttle
+
+
+async def get_account_mail(request: Request) -> AccountMail:
+    return request.app.state.mail
+
+
+async def get_recovery(request: Request) -> Recovery:
+    return request.app.state.recovery
+
+
+async def get_requester(request: Request) -> Requester:
+    """Who is asking, as a message about the request will say it."""
+    return Requester.now(
+        address=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
 
 
 async def get_client_address(request: Request) -> str:
@@ -66,6 +84,9 @@ DbSession = Annotated[Session, Depends(get_db)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 ThrottleDep = Annotated[Throttle, Depends(get_throttle)]
 ClientAddress = Annotated[str, Depends(get_client_address)]
+Mail = Annotated[AccountMail, Depends(get_account_mail)]
+RecoveryDep = Annotated[Recovery, Depends(get_recovery)]
+RequesterDep = Annotated[Requester, Depends(get_requester)]
 
 
 def get_principal(

@@ -11,6 +11,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from service.config import Settings, get_settings
 from service.database import Database
 from service.errors import install_error_handlers
+from service.mail import Outbox, make_mailer
+from service.messages import AccountMail
 from service.middleware import (
     BodySizeLimitMiddleware,
     EnvelopeCORSMiddleware,
@@ -18,7 +20,9 @@ from service.middleware import (
     SecurityHeadersMiddleware,
 )
 from service.openapi import install_openapi
+from service.recovery import Recovery
 from service.routes import auth, health, users
+from service.routes import recovery as recovery_routes
 from service.security import PasswordHasher, TokenCodec
 from service.sessions import SessionStore
 from service.throttling import make_throttle
@@ -48,6 +52,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     throttle = make_throttle(settings, database.engine)
+    outbox = Outbox(make_mailer(settings))
+    mail = AccountMail(outbox=outbox, settings=settings)
+    recovery = Recovery(
+        database=database,
+        hasher=hasher,
+        store=sessions,
+        mail=mail,
+        throttle=throttle,
+        settings=settings,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -57,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         yield
         hasher.shutdown()
+        # Messages already handed over still go out (each within the SMTP timeout).
+        outbox.shutdown(wait=True)
         database.dispose()
 
     app = FastAPI(
@@ -70,6 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.hasher = hasher
     app.state.sessions = sessions
     app.state.throttle = throttle
+    app.state.mail = mail
+    app.state.recovery = recovery
 
     install_error_handlers(app)
     if settings.cors_origins:
@@ -90,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(auth.router)
     app.include_router(users.router)
+    app.include_router(recovery_routes.router)
     app.include_router(health.router)
     install_openapi(app)
     return app

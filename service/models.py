@@ -11,6 +11,7 @@ from sqlalchemy import (
     MetaData,
     String,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -65,6 +66,8 @@ class User(Base):
     full_name: Mapped[str | None] = mapped_column(String(FULL_NAME_MAX_LENGTH))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     is_superuser: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Whether the owner has shown the address is theirs; false again when it changes.
+    is_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Bumped when the password changes or the account is deactivated; access
     # tokens carry the version they were issued under and fail once it moves.
     credential_version: Mapped[int] = mapped_column(Integer, default=0)
@@ -89,6 +92,26 @@ class RefreshSession(Base):
     # The current refresh token's expiry; rows past it can be pruned.
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AccountToken(Base):
+    """A single-use token sent by mail: a password reset or an email verification.
+
+    Only the token's SHA-256 digest is stored, so a copy of the database gives
+    nobody a working token. A token is bound to its user and purpose, and to
+    the address and credential version it was issued under: it stops working
+    when either changes.
+    """
+
+    __tablename__ = "account_tokens"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX_LENGTH))
+    credential_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class RateLimitCounter(Base):

@@ -178,6 +178,35 @@ class RefreshRequest(RequestModel):
     refresh_token: Annotated[PrintableText, Field(min_length=1, max_length=4096)]
 
 
+class ForgotPassword(RequestModel):
+    email: EmailAddress
+
+
+# Tokens sent by mail are 43 characters; a bound keeps hostile input cheap.
+MailedToken = Annotated[PrintableText, Field(min_length=1, max_length=128)]
+
+
+class PasswordReset(RequestModel):
+    token: MailedToken
+    new_password: PasswordInput
+
+    @field_validator("new_password")
+    @classmethod
+    def _strong_password(cls, password: str) -> str:
+        # Similarity to the account's email is judged by the service, which knows it.
+        return check_new_password(password, None)
+
+
+class EmailVerification(RequestModel):
+    token: MailedToken
+
+
+class Accepted(BaseModel):
+    """A 202: the request is taken; what follows happens by mail."""
+
+    status: Literal["accepted"] = "accepted"
+
+
 class UserPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -186,6 +215,7 @@ class UserPublic(BaseModel):
     full_name: str | None = Field(examples=["Ada Lovelace"])
     is_active: bool
     is_superuser: bool
+    is_verified: bool = Field(description="The owner has shown the address is theirs")
     created_at: Timestamp
     updated_at: Timestamp
 

@@ -73,6 +73,9 @@ class Throttle:
         signup_per_address: str,
         refresh_per_address: str,
         known_address_days: int,
+        forgot_per_address: str,
+        forgot_per_account: str,
+        verify_per_account: str,
     ) -> None:
         self.storage = storage
         self.limiter = FixedWindowRateLimiter(storage)
@@ -82,6 +85,9 @@ class Throttle:
         self.signup_per_address = parse(signup_per_address)
         self.refresh_per_address = parse(refresh_per_address)
         self.known_address_seconds = known_address_days * 24 * 3600
+        self.forgot_per_address = parse(forgot_per_address)
+        self.forgot_per_account = parse(forgot_per_account)
+        self.verify_per_account = parse(verify_per_account)
 
     def check_login(self, email: str, address: str) -> None:
         """429 if a login for `email` from `address` may not even be tried now."""
@@ -115,6 +121,26 @@ class Throttle:
 
     def spend_refresh(self, address: str) -> None:
         self._spend(self.refresh_per_address, ("refresh-address", address))
+
+    def spend_forgot(self, email: str, address: str) -> None:
+        """Counted whether or not the account exists, so a 429 tells nothing of it."""
+        self._spend(self.forgot_per_address, ("forgot-address", address))
+        self._spend(self.forgot_per_account, ("forgot-account", _account_key(email)))
+
+    def spend_verify(self, user_id: int) -> None:
+        self._spend(self.verify_per_account, ("verify-account", str(user_id)))
+
+    def may_send_verification(self, user_id: int) -> bool:
+        """Like `spend_verify`, for messages the service sends unasked: no 429, just no mail."""
+        return self.limiter.hit(self.verify_per_account, "verify-account", str(user_id))
+
+    def clear_login_failures(self, email: str, address: str) -> None:
+        """The owner proved control of the mailbox (a reset): let them log in at once."""
+        account = _account_key(email)
+        self.limiter.clear(
+            self.login_per_account_address, "login-account-address", account, address
+        )
+        self.limiter.clear(self.login_per_account, "login-account", account)
 
     def _spend(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> None:
         if not self.limiter.hit(item, *identifiers):
@@ -153,6 +179,18 @@ class NoThrottle(Throttle):
     def spend_refresh(self, address: str) -> None:
         return None
 
+    def spend_forgot(self, email: str, address: str) -> None:
+        return None
+
+    def spend_verify(self, user_id: int) -> None:
+        return None
+
+    def may_send_verification(self, user_id: int) -> bool:
+        return True
+
+    def clear_login_failures(self, email: str, address: str) -> None:
+        return None
+
 
 def make_throttle(settings: Settings, engine: Engine) -> Throttle:
     """Counters in Redis when REDIS_URL is set, else in the service's database."""
@@ -172,4 +210,7 @@ def make_throttle(settings: Settings, engine: Engine) -> Throttle:
         signup_per_address=settings.signup_limit_per_address,
         refresh_per_address=settings.refresh_limit_per_address,
         known_address_days=settings.known_address_days,
+        forgot_per_address=settings.forgot_limit_per_address,
+        forgot_per_account=settings.forgot_limit_per_account,
+        verify_per_account=settings.verify_limit_per_account,
     )

@@ -17,7 +17,16 @@ from tests.helpers import (
     stored_user,
 )
 
-USER_FIELDS = {"id", "email", "full_name", "is_active", "is_superuser", "created_at", "updated_at"}
+USER_FIELDS = {
+    "id",
+    "email",
+    "full_name",
+    "is_active",
+    "is_superuser",
+    "is_verified",
+    "created_at",
+    "updated_at",
+}
 
 
 def test_signup_is_201_with_the_user(client: TestClient) -> None:

@@ -64,6 +64,7 @@ def test_list_users_entries_are_user_objects_without_hashes(
         "full_name",
         "is_active",
         "is_superuser",
+        "is_verified",
         "created_at",
         "updated_at",
     }

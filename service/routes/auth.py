@@ -7,7 +7,17 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from service import accounts
-from service.deps import ClientAddress, CurrentUser, DbSession, Hasher, Sessions, ThrottleDep
+from service.deps import (
+    ClientAddress,
+    CurrentUser,
+    DbSession,
+    Hasher,
+    Mail,
+    RequesterDep,
+    Sessions,
+    SettingsDep,
+    ThrottleDep,
+)
 from service.errors import ApiError, ErrorCode, OAuthError, entry
 from service.openapi import (
     ALWAYS,
@@ -33,6 +43,11 @@ from service.throttling import Throttle
 router = APIRouter(tags=["auth"])
 
 INVALID_CREDENTIALS = Documented(401, ErrorCode.INVALID_CREDENTIALS, "Incorrect email or password")
+EMAIL_NOT_VERIFIED = Documented(
+    401,
+    ErrorCode.EMAIL_NOT_VERIFIED,
+    "Confirm your email address first: a new link has been sent to it",
+)
 UNSUPPORTED_GRANT = Documented(
     400, ErrorCode.UNSUPPORTED_GRANT_TYPE, "Unsupported grant_type", "grant_type"
 )
@@ -99,6 +114,7 @@ def _require(form: TokenRequest, *names: str) -> list[str]:
     responses=error_responses(
         UNSUPPORTED_GRANT,
         INVALID_CREDENTIALS,
+        EMAIL_NOT_VERIFIED,
         INVALID_TOKEN,
         TOKEN_EXPIRED,
         FIELD_REQUIRED,
@@ -115,6 +131,9 @@ async def login(
     store: Sessions,
     throttle: ThrottleDep,
     address: ClientAddress,
+    settings: SettingsDep,
+    mail: Mail,
+    requester: RequesterDep,
     request: Request,
 ) -> TokenPair:
     await _single_valued(request)
@@ -133,7 +152,15 @@ async def login(
         )
     email, password = _require(form, "username", "password")
     user = await accounts.authenticate(
-        db=db, hasher=hasher, throttle=throttle, email=email, password=password, address=address
+        db=db,
+        hasher=hasher,
+        throttle=throttle,
+        settings=settings,
+        mail=mail,
+        requester=requester,
+        email=email,
+        password=password,
+        address=address,
     )
     if user is None:
         raise ApiError(

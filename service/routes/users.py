@@ -12,6 +12,8 @@ from service.deps import (
     CurrentUser,
     DbSession,
     Hasher,
+    Mail,
+    RequesterDep,
     Sessions,
     SettingsDep,
     TargetUser,
@@ -64,10 +66,15 @@ async def sign_up(
     hasher: Hasher,
     throttle: ThrottleDep,
     address: ClientAddress,
+    settings: SettingsDep,
+    mail: Mail,
+    requester: RequesterDep,
 ) -> UserPublic:
     # Counted before the hash, so a flood of sign-ups cannot spend the CPU.
     await run_in_threadpool(throttle.spend_signup, address)
-    user = await accounts.register(db=db, hasher=hasher, data=body)
+    user = await accounts.register(
+        db=db, hasher=hasher, settings=settings, mail=mail, requester=requester, data=body
+    )
     response.headers["Location"] = f"/users/{user.id}"
     return UserPublic.model_validate(user)
 
@@ -95,6 +102,8 @@ async def update_me(
     hasher: Hasher,
     store: Sessions,
     settings: SettingsDep,
+    mail: Mail,
+    requester: RequesterDep,
 ) -> UserPublic:
     changes = UserUpdate.model_validate(body.model_dump(exclude_unset=True))
     return await _update_user(
@@ -105,6 +114,8 @@ async def update_me(
         hasher=hasher,
         store=store,
         settings=settings,
+        mail=mail,
+        requester=requester,
     )
 
 
@@ -133,12 +144,16 @@ async def change_my_password(
     hasher: Hasher,
     store: Sessions,
     settings: SettingsDep,
+    mail: Mail,
+    requester: RequesterDep,
 ) -> None:
     await accounts.change_password(
         db=db,
         hasher=hasher,
         store=store,
         settings=settings,
+        mail=mail,
+        requester=requester,
         user_id=principal.user.id,
         session_id=principal.session_id,
         current_password=body.current_password,
@@ -181,12 +196,16 @@ async def _update_user(
     hasher: Hasher,
     store: Sessions,
     settings: SettingsDep,
+    mail: Mail,
+    requester: RequesterDep,
 ) -> UserPublic:
     user = await accounts.update_user(
         db=db,
         hasher=hasher,
         store=store,
         settings=settings,
+        mail=mail,
+        requester=requester,
         actor=principal.user,
         actor_session=principal.session_id,
         target_id=target.id,

@@ -1,0 +1,132 @@
+"""Single-use tokens sent by mail: password resets and email verifications.
+
+The only module that reads or writes `account_tokens`. A token is 32 random
+bytes; the table keeps its SHA-256 digest, never the token, so a copy of the
+database redeems nothing. Each row is bound to its user and purpose, and to
+the email address and credential version the user had when it was issued:
+a password change, a deactivation or an address change ends it.
+"""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+from sqlalchemy import and_, delete, insert, or_, select
+from sqlalchemy.orm import Session
+
+from service.models import AccountToken, User, utcnow
+
+_TOKENS = AccountToken.__table__
+_USERS = User.__table__
+# Longer than any token this module makes; anything longer is not one of ours.
+TOKEN_MAX_LENGTH = 128
+
+
+class Purpose(StrEnum):
+    PASSWORD_RESET = "password_reset"
+    VERIFY_EMAIL = "verify_email"
+
+
+@dataclass(frozen=True)
+class Redeemed:
+    user_id: int
+    email: str
+    credential_version: int
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue(db: Session, *, user: User, purpose: Purpose, ttl: timedelta) -> str:
+    """A new token for `user`, in the caller's transaction; the caller commits."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    db.execute(
+        insert(_TOKENS).values(
+            digest=digest(token),
+            user_id=user.id,
+            purpose=purpose.value,
+            email=user.email,
+            credential_version=user.credential_version,
+            created_at=now,
+            expires_at=now + ttl,
+        )
+    )
+    return token
+
+
+def _bound_to_its_user() -> object:
+    """The token's user exists, is active, and has not changed since the token was issued."""
+    return and_(
+        _USERS.c.id == _TOKENS.c.user_id,
+        _USERS.c.email == _TOKENS.c.email,
+        _USERS.c.credential_version == _TOKENS.c.credential_version,
+        _USERS.c.is_active.is_(True),
+    )
+
+
+def _usable(token: str, purpose: Purpose) -> list[object]:
+    return [
+        _TOKENS.c.digest == digest(token),
+        _TOKENS.c.purpose == purpose.value,
+        _TOKENS.c.expires_at > utcnow(),
+    ]
+
+
+def peek(db: Session, *, token: str, purpose: Purpose) -> Redeemed | None:
+    """What `token` would redeem now, without spending it."""
+    if len(token) > TOKEN_MAX_LENGTH:
+        return None
+    row = db.execute(
+        select(_TOKENS.c.user_id, _TOKENS.c.email, _TOKENS.c.credential_version)
+        .join(_USERS, _bound_to_its_user())
+        .where(*_usable(token, purpose))
+    ).one_or_none()
+    return Redeemed(*row) if row else None
+
+
+def spend(db: Session, *, token: str, purpose: Purpose) -> Redeemed | None:
+    """Spend `token` in the caller's transaction, or None if it cannot be spent.
+
+    One DELETE decides between simultaneous uses: one gets the row, the
+    other nothing. The caller checks the binding (`still_bound`) in the same
+    transaction, and rolls back when it fails.
+    """
+    if len(token) > TOKEN_MAX_LENGTH:
+        return None
+    row = db.execute(
+        delete(_TOKENS)
+        .where(*_usable(token, purpose))
+        .returning(_TOKENS.c.user_id, _TOKENS.c.email, _TOKENS.c.credential_version)
+    ).one_or_none()
+    return Redeemed(*row) if row else None
+
+
+def still_bound(redeemed: Redeemed) -> object:
+    """A WHERE clause on `users`: the row the token was issued for, unchanged."""
+    return and_(
+        _USERS.c.id == redeemed.user_id,
+        _USERS.c.email == redeemed.email,
+        _USERS.c.credential_version == redeemed.credential_version,
+        _USERS.c.is_active.is_(True),
+    )
+
+
+def discard(db: Session, *, user_id: int, purpose: Purpose) -> None:
+    """End every outstanding token of the user for `purpose`; the caller commits."""
+    db.execute(
+        delete(_TOKENS).where(_TOKENS.c.user_id == user_id, _TOKENS.c.purpose == purpose.value)
+    )
+
+
+def prune(db: Session) -> int:
+    """Delete tokens that can never be redeemed: expired, or of a user who changed since."""
+    unbound = select(_USERS.c.id).where(_bound_to_its_user()).correlate(_TOKENS).exists()
+    deleted = db.execute(
+        delete(_TOKENS).where(or_(_TOKENS.c.expires_at <= utcnow(), ~unbound))
+    ).rowcount
+    db.commit()
+    return deleted

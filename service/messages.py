@@ -1,0 +1,116 @@
+"""What the service writes to its users: recovery and verification links,
+and notices of changes to an account. Delivery is service/mail.py's."""
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+
+from service.config import Settings
+from service.mail import Message, Outbox
+from service.models import utcnow
+
+USER_AGENT_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asked for what a message tells of, as the message says it."""
+
+    address: str
+    user_agent: str
+    at: datetime
+
+    @classmethod
+    def now(cls, *, address: str | None, user_agent: str | None) -> "Requester":
+        return cls(
+            address=address or "an unknown address",
+            user_agent=_printable(user_agent or "")[:USER_AGENT_LIMIT] or "an unknown browser",
+            at=utcnow(),
+        )
+
+    def describe(self) -> str:
+        return (
+            f"on {self.at:%Y-%m-%d} at {self.at:%H:%M} UTC, from {self.address} ({self.user_agent})"
+        )
+
+
+def _printable(text: str) -> str:
+    # A header of the client's choosing must not add lines to a message.
+    return "".join(char for char in text if not unicodedata.category(char).startswith("C"))
+
+
+_IF_NOT_YOU = (
+    "If this was not you, reset your password at once and sign out everywhere: "
+    "someone else may know it."
+)
+
+
+class AccountMail:
+    """Builds each message and hands it to the outbox; never waits for delivery."""
+
+    def __init__(self, *, outbox: Outbox, settings: Settings) -> None:
+        self.outbox = outbox
+        self.settings = settings
+
+    def password_reset(self, *, to: str, token: str, requester: Requester) -> None:
+        link = self.settings.app_link(self.settings.password_reset_url, token)
+        minutes = self.settings.reset_token_expire_minutes
+        self._post(
+            to,
+            "Reset your password",
+            f"Someone asked to reset the password of the account {to},\n"
+            f"{requester.describe()}.\n\n"
+            f"To choose a new password, open this link within {minutes} minutes:\n\n"
+            f"{link}\n\n"
+            "The link works once. Setting a new password signs you out everywhere.\n"
+            "If you did not ask for this, ignore this message: your password stays as it is.",
+            purpose="password reset",
+        )
+
+    def verification(self, *, to: str, token: str, requester: Requester) -> None:
+        link = self.settings.app_link(self.settings.verify_email_url, token)
+        hours = self.settings.verify_token_expire_minutes / 60
+        self._post(
+            to,
+            "Confirm your email address",
+            f"Someone asked to confirm that {to} belongs to the account it is on,\n"
+            f"{requester.describe()}.\n\n"
+            f"To confirm it, open this link within {hours:g} hours:\n\n"
+            f"{link}\n\n"
+            "If you did not ask for this, ignore this message.",
+            purpose="email verification",
+        )
+
+    def password_changed(self, *, to: str, requester: Requester, by_admin: bool) -> None:
+        who = "an administrator" if by_admin else "someone signed in to it"
+        self._post(
+            to,
+            "Your password was changed",
+            f"The password of the account {to} was changed by {who},\n"
+            f"{requester.describe()}.\n\n{_IF_NOT_YOU}",
+            purpose="password change notice",
+        )
+
+    def password_was_reset(self, *, to: str, requester: Requester) -> None:
+        self._post(
+            to,
+            "Your password was reset",
+            f"The password of the account {to} was reset with a link sent to this address,\n"
+            f"{requester.describe()}. Every session was signed out.\n\n{_IF_NOT_YOU}",
+            purpose="password reset notice",
+        )
+
+    def email_changed(self, *, old: str, new: str, requester: Requester, by_admin: bool) -> None:
+        who = "an administrator" if by_admin else "someone signed in to it"
+        self._post(
+            old,
+            "Your account's email address was changed",
+            f"The email address of the account {old} was changed to {new} by {who},\n"
+            f"{requester.describe()}. Messages about the account now go there.\n\n"
+            "If this was not you, contact support at once: password resets now go to the "
+            "new address.",
+            purpose="email change notice",
+        )
+
+    def _post(self, to: str, subject: str, body: str, *, purpose: str) -> None:
+        self.outbox.post(Message(to=to, subject=subject, body=body, purpose=purpose))
