@@ -18,6 +18,8 @@ export ENVIRONMENT=test BCRYPT_ROUNDS=4
 export SIGNUP_LIMIT_PER_ADDRESS=1000000/minute REFRESH_LIMIT_PER_ADDRESS=1000000/minute
 export LOGIN_LIMIT_PER_ADDRESS=1000000/minute LOGIN_LIMIT_PER_ACCOUNT=1000000/minute
 export LOGIN_LIMIT_PER_ACCOUNT_ADDRESS=1000000/minute
+export FORGOT_LIMIT_PER_ADDRESS=1000000/minute FORGOT_LIMIT_PER_ACCOUNT=1000000/minute
+export VERIFY_LIMIT_PER_ACCOUNT=1000000/minute
 
 "$PY" -m service migrate
 "$PY" -m uvicorn --factory service.main:create_app --host 127.0.0.1 --port "$port" \

@@ -185,3 +185,62 @@ def test_prune_deletes_revoked_sessions_and_keeps_live_ones(
         remaining = connection.execute(text("SELECT count(*) FROM refresh_sessions")).scalar()
     assert remaining == 1
     assert client.post("/refresh", json={"refresh_token": user.refresh_token}).status_code == 200
+
+
+def test_created_superuser_has_a_verified_address(database_url: str, db_engine: Engine) -> None:
+    create_superuser(database_url, "root@example.com")
+
+    assert stored_user(db_engine, "root@example.com").is_verified is True
+
+
+def run_prune(database_url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service", "prune"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def mailed_token_count(db_engine: Engine) -> int:
+    with db_engine.connect() as connection:
+        return int(connection.execute(text("SELECT count(*) FROM account_tokens")).scalar_one())
+
+
+def test_prune_deletes_expired_mailed_tokens_and_keeps_live_ones(
+    client: TestClient, user: Account, database_url: str, db_engine: Engine
+) -> None:
+    for _ in range(2):
+        assert client.post("/users/me/verify", headers=user.headers).status_code == 202
+    with db_engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE account_tokens SET expires_at = :past WHERE digest = "
+                "(SELECT min(digest) FROM account_tokens)"
+            ),
+            {"past": "2000-01-01 00:00:00+00:00"},
+        )
+
+    result = run_prune(database_url)
+
+    assert result.returncode == 0, result.stderr
+    assert mailed_token_count(db_engine) == 1
+
+
+def test_prune_deletes_mailed_tokens_of_an_address_changed_since(
+    client: TestClient, user: Account, database_url: str, db_engine: Engine
+) -> None:
+    assert client.post("/users/me/verify", headers=user.headers).status_code == 202
+    changed = client.patch(
+        "/users/me",
+        headers=user.headers,
+        json={"email": "ada.new@example.com", "current_password": user.password},
+    )
+    assert changed.status_code == 200, changed.text
+
+    run_prune(database_url)
+
+    assert mailed_token_count(db_engine) == 0
