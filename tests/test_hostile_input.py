@@ -9,6 +9,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,9 +19,11 @@ from fastapi.testclient import TestClient
 from jose import jwt
 from sqlalchemy import Engine, insert, select
 
+from service import account_tokens
+from service.account_tokens import Purpose
 from service.config import Settings
 from service.main import create_app
-from service.models import RefreshSession, User
+from service.models import AccountToken, RefreshSession, User
 from service.security import PasswordHasher
 from tests.helpers import STRONG_PASSWORD, assert_envelope, claims_of, sign, unsigned_token
 
@@ -107,6 +110,7 @@ OVER_MAX: dict[str, dict[str, Any]] = {
     "full_name": {"201-chars": "n" * 201},
     "refresh_token": {"4097-chars": "t" * 4097},
     "current_password": {"1025-chars": "c" * 1025},
+    "token": {"129-chars": "t" * 129},
 }
 
 
@@ -236,6 +240,35 @@ JSON_ROUTES: list[tuple[str, str, str, str | None, dict[str, Any], dict[str, dic
         {"refresh_token": values_for("refresh_token", nullable=False, may_be_empty=False)},
     ),
     (
+        "forgot",
+        "POST",
+        "/password/forgot",
+        None,
+        {"email": VICTIM_EMAIL},
+        {"email": values_for("email", nullable=False, may_be_empty=False, full=False)},
+    ),
+    (
+        "reset",
+        "POST",
+        "/password/reset",
+        None,
+        {"token": "{reset}", "new_password": NEW_PASSWORD},
+        {
+            "token": values_for("token", nullable=False, may_be_empty=False),
+            "new_password": values_for(
+                "new_password", nullable=False, may_be_empty=False, full=False
+            ),
+        },
+    ),
+    (
+        "verify",
+        "POST",
+        "/verify",
+        None,
+        {"token": "{verify}"},
+        {"token": values_for("token", nullable=False, may_be_empty=False, full=False)},
+    ),
+    (
         "logout",
         "POST",
         "/logout",
@@ -289,6 +322,7 @@ JSON_BODY_ROUTES = [
     ("signup", "POST", "/users", None),
     ("refresh", "POST", "/refresh", None),
     ("change-password", "POST", "/users/me/password", VICTIM),
+    ("reset", "POST", "/password/reset", None),
 ]
 WRONG_CONTENT_TYPES = {
     "text-plain": "text/plain",
@@ -567,6 +601,8 @@ def stored_hash() -> str:
 class World:
     ids: dict[str, int]
     tokens: dict[str, dict[str, str]]
+    # The victim's live reset and verification tokens, as its mail would carry them.
+    mailed: dict[Purpose, str]
 
 
 def add_user(engine: Engine, email: str, hashed: str, *, superuser: bool = False) -> int:
@@ -589,20 +625,30 @@ def world(hostile_client: TestClient, db_engine: Engine, stored_hash: str) -> Wo
         VICTIM: add_user(db_engine, VICTIM_EMAIL, stored_hash),
         ADMIN: add_user(db_engine, ADMIN_EMAIL, stored_hash, superuser=True),
     }
-    return World(ids=ids, tokens={VICTIM: log_in(hostile_client, VICTIM_EMAIL)})
+    with hostile_client.app.state.database.sessions() as db:  # type: ignore[attr-defined]
+        victim = db.get(User, ids[VICTIM])
+        mailed = {
+            purpose: account_tokens.issue(db, user=victim, purpose=purpose, ttl=timedelta(hours=1))
+            for purpose in Purpose
+        }
+        db.commit()
+    return World(ids=ids, tokens={VICTIM: log_in(hostile_client, VICTIM_EMAIL)}, mailed=mailed)
 
 
 def signed_in_admin(client: TestClient, world: World) -> None:
     world.tokens[ADMIN] = log_in(client, ADMIN_EMAIL)
 
 
-def snapshot(engine: Engine) -> tuple[list[Any], list[Any]]:
+def snapshot(engine: Engine) -> tuple[list[Any], list[Any], list[Any]]:
     with engine.connect() as connection:
         users = connection.execute(select(User.__table__).order_by(User.id)).all()
         sessions = connection.execute(
             select(RefreshSession.__table__).order_by(RefreshSession.id)
         ).all()
-    return list(users), list(sessions)
+        mailed = connection.execute(
+            select(AccountToken.__table__).order_by(AccountToken.digest)
+        ).all()
+    return list(users), list(sessions), list(mailed)
 
 
 def fill(value: Any, world: World) -> Any:
@@ -615,6 +661,8 @@ def fill(value: Any, world: World) -> Any:
         "{access_head}": victim["access_token"].rsplit(".", 1)[0],
         "{refresh_sig}": victim["refresh_token"].rsplit(".", 1)[1],
         "{victim}": str(world.ids[VICTIM]),
+        "{reset}": world.mailed[Purpose.PASSWORD_RESET],
+        "{verify}": world.mailed[Purpose.VERIFY_EMAIL],
     }
     if isinstance(value, str):
         for marker, replacement in replacements.items():
