@@ -115,11 +115,16 @@ def still_bound(redeemed: Redeemed) -> object:
     )
 
 
-def discard(db: Session, *, user_id: int, purpose: Purpose) -> None:
-    """End every outstanding token of the user for `purpose`; the caller commits."""
-    db.execute(
-        delete(_TOKENS).where(_TOKENS.c.user_id == user_id, _TOKENS.c.purpose == purpose.value)
-    )
+def discard(db: Session, *, user_id: int, purpose: Purpose | None = None) -> None:
+    """End every outstanding token of the user (for `purpose`, if given); the caller commits.
+
+    An address change must: the binding alone would let a link sent before
+    it work again once the address is changed back.
+    """
+    statement = delete(_TOKENS).where(_TOKENS.c.user_id == user_id)
+    if purpose is not None:
+        statement = statement.where(_TOKENS.c.purpose == purpose.value)
+    db.execute(statement)
 
 
 def prune(db: Session) -> int:

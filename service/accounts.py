@@ -322,8 +322,9 @@ def _apply(
     for name, value in fields.items():
         setattr(user, name, value)
     if "email" in fields:
-        # A new address is unproven; tokens sent to the old one stop working by their binding.
+        # A new address is unproven, and links sent to the old one must die.
         user.is_verified = False
+        account_tokens.discard(db, user_id=user.id)
     if new_hash is not None or deactivating:
         user.credential_version = User.credential_version + 1
         store.revoke_all(db, user_id=user.id, keep=None if deactivating else keep_session)

@@ -19,7 +19,7 @@ import ssl
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlsplit
 
@@ -111,8 +111,10 @@ class SmtpMailer:
         email["From"] = self.sender
         email["To"] = message.to
         email["Subject"] = message.subject
-        email["Date"] = formatdate(localtime=False)
-        email["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2] or None)
+        email["Date"] = formatdate(usegmt=True)
+        email["Message-ID"] = make_msgid(
+            domain=parseaddr(self.sender)[1].rpartition("@")[2] or None
+        )
         email.set_content(message.body)
         return email
 
@@ -143,7 +145,9 @@ def make_mailer(settings: "Settings") -> Mailer:
     if backend == "console":
         return ConsoleMailer()
     logger.warning(
-        "no mail is sent: set SMTP_URL for password resets and email verification to work"
+        "MAIL_BACKEND=%s: no mail is sent, so password resets and email verification "
+        "do not work (set SMTP_URL)",
+        backend,
     )
     return NullMailer()
 

@@ -92,7 +92,9 @@ class Recovery:
 
     # Redeeming a token
 
-    async def reset_password(self, *, token: str, new_password: str, requester: Requester) -> None:
+    async def reset_password(
+        self, *, token: str, new_password: str, requester: Requester, address: str
+    ) -> None:
         """Set a new password with a reset token; every session ends."""
         pending = await run_in_threadpool(self._peek, token, Purpose.PASSWORD_RESET)
         if pending is None:
@@ -101,7 +103,7 @@ class Recovery:
         check_similarity(new_password, pending.email, self.settings, "new_password")
         new_hash = await self.hasher.hash(new_password)
         email = await run_in_threadpool(self._apply_reset, token, new_hash)
-        await run_in_threadpool(self.throttle.clear_login_failures, email, requester.address)
+        await run_in_threadpool(self.throttle.clear_login_failures, email, address)
         self.mail.password_was_reset(to=email, requester=requester)
 
     def verify_email(self, *, token: str) -> UserPublic:

@@ -26,6 +26,7 @@ from tests.helpers import (
     register,
     sqlalchemy_url,
 )
+from tests.mailserver import Inbox, MailServer
 
 AppFactory = Callable[..., FastAPI]
 
@@ -135,3 +136,39 @@ def superuser(client: TestClient, db_engine: Engine) -> Account:
     with db_engine.begin() as connection:
         connection.execute(update(User).where(User.id == account.id).values(is_superuser=True))
     return account
+
+
+# Mail: a real SMTP server on 127.0.0.1 (tests/mailserver.py), and apps that send to it.
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[MailServer]:
+    server = MailServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def inbox(smtp_server: MailServer) -> Inbox:
+    return smtp_server.inbox
+
+
+@pytest.fixture
+def make_mail_client(
+    smtp_server: MailServer, make_client: Callable[..., TestClient]
+) -> Callable[..., TestClient]:
+    """Clients of apps that mail through `smtp_server`, with other settings as given.
+
+    The server is set up first so that it is stopped last: the apps' shutdown
+    still delivers what their outboxes hold.
+    """
+
+    def make(**overrides: object) -> TestClient:
+        return make_client(smtp_url=smtp_server.url(), **overrides)
+
+    return make
+
+
+@pytest.fixture
+def mail_client(make_mail_client: Callable[..., TestClient]) -> TestClient:
+    return make_mail_client()

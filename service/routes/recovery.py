@@ -55,10 +55,10 @@ async def forgot_password(
     responses=error_responses(INVALID_MAILED_TOKEN, FIELD_REQUIRED, WEAK_NEW_PASSWORD, *WITH_BODY),
 )
 async def reset_password(
-    body: PasswordReset, recovery: RecoveryDep, requester: RequesterDep
+    body: PasswordReset, recovery: RecoveryDep, requester: RequesterDep, address: ClientAddress
 ) -> None:
     await recovery.reset_password(
-        token=body.token, new_password=body.new_password, requester=requester
+        token=body.token, new_password=body.new_password, requester=requester, address=address
     )
 
 
