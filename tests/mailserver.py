@@ -255,12 +255,16 @@ class MailServer:
 
     def start(self) -> "MailServer":
         self._controller.start()
+        self._running = True
         return self
 
     def stop(self) -> None:
+        """Stop the server; stopping one that has stopped does nothing."""
         if isinstance(self.handler, StalledHandler):
             self.handler.release()
-        self._controller.stop()
+        if getattr(self, "_running", False):
+            self._controller.stop()
+            self._running = False
 
 
 def server_tls_context(ca: trustme.CA) -> ssl.SSLContext:

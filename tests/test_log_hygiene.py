@@ -18,11 +18,20 @@ from service.models import User
 from tests.helpers import (
     OTHER_PASSWORD,
     STRONG_PASSWORD,
+    Account,
     auth_headers,
     login,
     login_response,
     refresh,
     signup,
+)
+from tests.mailserver import (
+    MailServer,
+    forgot,
+    mailed_reset_token,
+    mailed_verification_token,
+    reset,
+    verify,
 )
 
 EMAIL = "ada.logs@example.com"
@@ -190,6 +199,93 @@ def test_no_log_record_contains_a_bcrypt_hash(cycle: Cycle) -> None:
         f"{record.name} {record.levelname}: {record.msg}"
         for record in cycle.records
         if any("$2b$" in text or "$2a$" in text for text in record_texts(record))
+    ]
+
+    assert not leaks, leaks
+
+
+# Recovery by mail: the tokens travel by SMTP only, never through the log, and a
+# delivery that fails says so without the message.
+
+RESET_PASSWORD = "lighthouse-quarry-violet-58"
+RECOVERY_EMAIL = "ada.recovery@example.com"
+
+
+@pytest.fixture(scope="module")
+def recovery_cycle(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Cycle:
+    server = MailServer().start()
+    settings = Settings(
+        database_url=database_url,
+        environment="test",
+        secret_key=os.environ["SECRET_KEY"],
+        secret_key_file=str(tmp_path_factory.mktemp("recovery-logs") / ".secret_key"),
+        bcrypt_rounds=4,
+        smtp_url=server.url(),
+    )
+    app = create_app(settings)
+    try:
+        with capturing_everything() as capture, TestClient(app) as client:
+            assert signup(client, email=RECOVERY_EMAIL).status_code == 201
+            reset_token = mailed_reset_token(client, server.inbox, RECOVERY_EMAIL)
+            assert reset(client, reset_token, RESET_PASSWORD).status_code == 204
+            tokens = login(client, RECOVERY_EMAIL, RESET_PASSWORD)
+            account = Account(
+                id=0,
+                email=RECOVERY_EMAIL,
+                password=RESET_PASSWORD,
+                access_token=tokens["access_token"],
+                refresh_token=tokens["refresh_token"],
+            )
+            verify_token = mailed_verification_token(client, server.inbox, account)
+            assert verify(client, verify_token).status_code == 200
+            # The mail server goes away: the next message fails on delivery.
+            server.stop()
+            assert forgot(client, RECOVERY_EMAIL).status_code == 202
+        with app.state.database.engine.connect() as connection:
+            stored_hash = connection.scalar(
+                select(User.hashed_password).where(User.email == RECOVERY_EMAIL)
+            )
+    finally:
+        app.state.database.dispose()
+        server.stop()
+    return Cycle(
+        secrets={
+            "reset token": reset_token,
+            "verification token": verify_token,
+            "new password": RESET_PASSWORD,
+            "hash": stored_hash,
+            "access token": tokens["access_token"],
+            "refresh token": tokens["refresh_token"],
+        },
+        records=capture.records,
+    )
+
+
+def test_the_failed_delivery_is_logged(recovery_cycle: Cycle) -> None:
+    # Otherwise the checks below would pass without the failure path having run.
+    assert any(
+        record.name == "service.mail" and record.levelno == logging.WARNING
+        for record in recovery_cycle.records
+    )
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "reset token",
+        "verification token",
+        "new password",
+        "hash",
+        "access token",
+        "refresh token",
+    ],
+)
+def test_no_log_record_of_recovery_contains_the_secret(recovery_cycle: Cycle, secret: str) -> None:
+    value = recovery_cycle.secrets[secret]
+    leaks = [
+        f"{record.name}: {record.getMessage()[:200]}"
+        for record in recovery_cycle.records
+        if any(value in text for text in record_texts(record))
     ]
 
     assert not leaks, leaks
