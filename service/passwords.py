@@ -2,12 +2,12 @@
 
 import gzip
 import re
-import unicodedata
 from difflib import SequenceMatcher
 from functools import lru_cache
 from pathlib import Path
 
 from service.security import BCRYPT_MAX_BYTES, exceeds_bcrypt_limit
+from service.text import has_control_characters
 
 COMMON_PASSWORDS_FILE = Path(__file__).parent / "data" / "common-passwords.txt.gz"
 # As Django's UserAttributeSimilarityValidator: above this ratio, too alike.
@@ -28,7 +28,7 @@ def password_problems(password: str, *, min_length: int, email: str | None) -> l
         problems.append(f"Password must be at least {min_length} characters")
     if exceeds_bcrypt_limit(password):
         problems.append(f"Password must be at most {BCRYPT_MAX_BYTES} bytes in UTF-8")
-    if any(unicodedata.category(char) == "Cc" for char in password):
+    if has_control_characters(password):
         problems.append("Password must not contain control characters")
     if password.isdigit():
         problems.append("Password must not be entirely numeric")

@@ -1,6 +1,5 @@
 """The API's request and response shapes. Tables live in models.py."""
 
-import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -22,6 +21,7 @@ from pydantic_core import PydanticCustomError
 from service.config import serving_settings
 from service.models import EMAIL_MAX_LENGTH, FULL_NAME_MAX_LENGTH
 from service.passwords import password_problems
+from service.text import has_control_characters
 
 # Longer than any address could be; checked before the costlier validation.
 _EMAIL_INPUT_LIMIT = 320
@@ -51,7 +51,7 @@ def _printable_text(value: str | None) -> str | None:
     if value is None:
         return None
     _unicode_text(value)
-    if any(unicodedata.category(char) == "Cc" for char in value):
+    if has_control_characters(value):
         raise PydanticCustomError("invalid_text", "Must not contain control characters")
     return value
 

@@ -183,7 +183,7 @@ async def login(
         INVALID_TOKEN, TOKEN_EXPIRED, FIELD_REQUIRED, RATE_LIMITED, *WITH_BODY, oauth=True
     ),
 )
-def refresh(
+async def refresh(
     body: RefreshRequest,
     response: Response,
     store: Sessions,
@@ -191,7 +191,10 @@ def refresh(
     address: ClientAddress,
 ) -> TokenPair:
     _no_store(response)
-    return _rotate(store, throttle, address, body.refresh_token)
+    # `async def` with one hop to the threadpool: FastAPI runs the response
+    # model's validation of a plain `def` route in a second hop, and this is
+    # the hottest write path.
+    return await run_in_threadpool(_rotate, store, throttle, address, body.refresh_token)
 
 
 def _rotate(store: SessionStore, throttle: Throttle, address: str, refresh_token: str) -> TokenPair:
