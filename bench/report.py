@@ -70,24 +70,20 @@ def ratios(results: Results) -> list[dict[str, Any]]:
         return found
     top, first = counts[-1], counts[0]
     bcrypt2 = results["machine"]["bcrypt"].get("2", {}).get("median")
-    found.append(
-        _ratio(
-            f"logins/s ({top}w) / raw bcrypt hashes/s on 2 threads",
-            _get(servers, top, "login_c16", "rps"),
-            bcrypt2,
-            ">=",
-            0.9,
+    for figure, label, threshold in (("login", "logins", 0.9), ("signup", "sign-ups", 0.85)):
+        # The raw rate measured beside the figure's own runs where there is one:
+        # the one at the start met other neighbours.
+        beside = _get(servers, top, f"bcrypt_beside_{figure}", "median")
+        found.append(
+            _ratio(
+                f"{label}/s ({top}w) / raw bcrypt hashes/s on 2 threads"
+                + (" beside them" if beside else ", at the start"),
+                _get(servers, top, f"{figure}_c16", "rps"),
+                beside or bcrypt2,
+                ">=",
+                threshold,
+            )
         )
-    )
-    found.append(
-        _ratio(
-            f"sign-ups/s ({top}w) / raw bcrypt hashes/s on 2 threads",
-            _get(servers, top, "signup_c16", "rps"),
-            bcrypt2,
-            ">=",
-            0.85,
-        )
-    )
     for workers in counts:
         found.append(
             _ratio(
@@ -204,6 +200,18 @@ def _server_rows(workers: str, figures: dict[str, Any]) -> list[tuple[str, str, 
         figure = figures.get(key)
         if figure:
             rows.append((f"{label} [{workers}w]", _wrk_value(figure), "", ""))
+    for key in ("login", "signup"):
+        figure = figures.get(f"bcrypt_beside_{key}")
+        if figure and figure["median"] is not None:
+            rates = " ".join(f"{run['rate']:.1f}" for run in figure["runs"])
+            rows.append(
+                (
+                    f"raw bcrypt, 2 threads, beside {FIGURE_LABELS[key + '_c16']} [{workers}w]",
+                    f"{figure['median']:.1f} hashes/s (runs {rates})",
+                    "",
+                    "",
+                )
+            )
     for key, label in (("health_idle", "idle"), ("health_storm", "during login storm")):
         figure = figures.get(key)
         if figure:

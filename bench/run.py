@@ -179,30 +179,57 @@ def _worker_counts(parser: argparse.ArgumentParser, text: str) -> tuple[int, ...
 # --- measuring -------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Scenario:
+    """One figure to measure: a server, and run i's load from `make_load(i)`, so
+    runs that consume state (fresh sign-up addresses, refresh chains) get new
+    state each time."""
+
+    server: Server
+    label: str
+    make_load: Callable[[int], Load]
+
+
 def measure_wrk(
     bench: Bench, server: Server, label: str, make_load: Callable[[int], Load]
 ) -> tuple[dict[str, Any], list[WrkResult]]:
-    """One figure: a warm-up run, then `runs` measured ones, resting after each.
+    """One figure: a warm-up run, then `runs` measured ones, resting after each."""
+    return measure_together(bench, [Scenario(server, label, make_load)])[0]
 
-    `make_load(i)` gives run i's scenario, so runs that consume state (fresh
-    sign-up addresses, refresh chains) get new state each time.
-    """
+
+def measure_together(
+    bench: Bench,
+    scenarios: list[Scenario],
+    beside: Callable[[], None] | None = None,
+) -> list[tuple[dict[str, Any], list[WrkResult]]]:
+    """Figures that a ratio compares, measured in turn run by run (warm-ups,
+    then A1 B1 A2 B2 ...), so a change in what the shared machine's neighbours
+    do falls on both sides of the ratio alike. `beside` runs after each
+    measured round, for a yardstick that is not a wrk run."""
     plan = bench.plan
-    warmup: WrkResult | None = None
-    runs: list[WrkResult] = []
-    total = plan.runs + (1 if plan.warmup else 0)
-    for index in range(total):
+    warmups: list[WrkResult | None] = [None] * len(scenarios)
+    runs: list[list[WrkResult]] = [[] for _ in scenarios]
+    rounds = plan.runs + (1 if plan.warmup else 0)
+    for index in range(rounds):
         is_warmup = plan.warmup > 0 and index == 0
-        load = make_load(index)
-        result = run_observed(bench, server, load, plan.warmup if is_warmup else plan.duration)
-        settle(server, pause=plan.pause, window=plan.settle_window)
-        name = "warm-up" if is_warmup else f"run {len(runs) + 1}/{plan.runs}"
-        bench.say(f"  [{server.workers}w] {label} {name}: {_brief(result)}")
-        if is_warmup:
-            warmup = result
-        else:
-            runs.append(result)
-    return report.wrk_figure(runs, warmup), [r for r in (warmup, *runs) if r]
+        for position, scenario in enumerate(scenarios):
+            server = scenario.server
+            load = scenario.make_load(index)
+            seconds = plan.warmup if is_warmup else plan.duration
+            result = run_observed(bench, server, load, seconds)
+            settle(server, pause=plan.pause, window=plan.settle_window)
+            name = "warm-up" if is_warmup else f"run {len(runs[position]) + 1}/{plan.runs}"
+            bench.say(f"  [{server.workers}w] {scenario.label} {name}: {_brief(result)}")
+            if is_warmup:
+                warmups[position] = result
+            else:
+                runs[position].append(result)
+        if beside is not None and not is_warmup:
+            beside()
+    return [
+        (report.wrk_figure(measured, warmup), [r for r in (warmup, *measured) if r])
+        for measured, warmup in zip(runs, warmups, strict=True)
+    ]
 
 
 def run_observed(bench: Bench, server: Server, load: Load, seconds: int) -> WrkResult:
@@ -257,7 +284,7 @@ def _brief(result: WrkResult) -> str:
     return text
 
 
-def users_me(bench: Bench, server: Server, figures: dict[str, Any]) -> None:
+def users_me(bench: Bench, server: Server, bare: Server, figures: dict[str, Any]) -> None:
     for conns in USERS_ME_CONNECTIONS:
         # A fresh token per figure: access tokens live 15 minutes.
         token = log_in(server.port, bench.email, bench.password)["access_token"]
@@ -268,14 +295,40 @@ def users_me(bench: Bench, server: Server, figures: dict[str, Any]) -> None:
             connections=conns,
             headers=(f"Authorization: Bearer {token}",),
         )
-        figures[f"users_me_c{conns}"], _ = measure_wrk(
-            bench, server, load.label, lambda _, load=load: load
-        )
+        scenarios = [Scenario(server, load.label, lambda _, load=load: load)]
+        if conns == CONNECTIONS:
+            # The ratio's other side, the framework alone, in turn with it.
+            bare_load = Load(
+                label=f"GET /bare {conns} conns", path="/bare", script="get.lua", connections=conns
+            )
+            scenarios.append(Scenario(bare, bare_load.label, lambda _, b=bare_load: b))
+        measured = measure_together(bench, scenarios)
+        figures[f"users_me_c{conns}"] = measured[0][0]
+        if conns == CONNECTIONS:
+            figures["bare_c16"] = measured[1][0]
 
 
 def logins(bench: Bench, server: Server, figures: dict[str, Any]) -> None:
     load = login_load(bench)
-    figures["login_c16"], _ = measure_wrk(bench, server, load.label, lambda _: load)
+    [(figures["login_c16"], _)] = measure_together(
+        bench,
+        [Scenario(server, load.label, lambda _: load)],
+        beside=_bcrypt_beside(bench, figures, "bcrypt_beside_login"),
+    )
+
+
+def _bcrypt_beside(bench: Bench, figures: dict[str, Any], key: str) -> Callable[[], None]:
+    """Raw bcrypt on 2 threads after each measured round of a hashing figure, while
+    the server rests: its yardstick, measured under the same neighbours."""
+    rates: list[dict[str, float]] = []
+    figures[key] = {"threads": 2, "median": None, "runs": rates}
+
+    def measure() -> None:
+        rates.append(_hashrate(bench.plan.rounds, 2, bench.plan.duration))
+        figures[key]["median"] = statistics.median(rate["rate"] for rate in rates)
+        bench.say(f"  raw bcrypt, 2 threads, beside it: {rates[-1]['rate']:.1f} hashes/s")
+
+    return measure
 
 
 def login_load(bench: Bench) -> Load:
@@ -299,10 +352,16 @@ def signups(bench: Bench, server: Server, figures: dict[str, Any]) -> None:
             args=(f"{bench.nonce}{server.workers}w{index}", bench.password),
         )
 
-    figures["signup_c16"], _ = measure_wrk(bench, server, "POST /users 16 conns", make_load)
+    [(figures["signup_c16"], _)] = measure_together(
+        bench,
+        [Scenario(server, f"POST /users {CONNECTIONS} conns", make_load)],
+        beside=_bcrypt_beside(bench, figures, "bcrypt_beside_signup"),
+    )
 
 
-def refreshes(bench: Bench, server: Server, figures: dict[str, Any], scratch: Path) -> None:
+def refreshes(
+    bench: Bench, server: Server, bare: Server, figures: dict[str, Any], scratch: Path
+) -> None:
     load = Load(
         label=f"POST /refresh {CONNECTIONS} conns",
         path="/refresh",
@@ -321,7 +380,19 @@ def refreshes(bench: Bench, server: Server, figures: dict[str, Any], scratch: Pa
         path.write_text("\n".join(tokens) + "\n")
         return Load(**{**asdict(load), "args": (str(path), str(threads))})
 
-    figure, every_run = measure_wrk(bench, server, load.label, make_load)
+    selects = Load(
+        label=f"GET /two-selects {CONNECTIONS} conns",
+        path="/two-selects",
+        script="get.lua",
+        connections=CONNECTIONS,
+    )
+    (figure, every_run), (figures["two_selects_c16"], _) = measure_together(
+        bench,
+        [
+            Scenario(server, load.label, make_load),
+            Scenario(bare, selects.label, lambda _: selects),
+        ],
+    )
     figures["refresh_c16"] = figure
     broken = [run for run in every_run if run.unauthorized or run.dry]
     if broken:
@@ -400,39 +471,36 @@ def _hashrate(rounds: int, threads: int, seconds: int) -> dict[str, float]:
     return measured
 
 
-def measure_service(bench: Bench, url: str, workers: int, scratch: Path) -> None:
+def measure_servers(bench: Bench, url: str, workers: int, scratch: Path) -> None:
+    """Every figure of one worker count. The service and the yardstick are up
+    together, so each ratio's two sides are measured in turn (one server idles
+    while the other is measured)."""
     env = server_env(url, workers, bench.plan.rounds)
     figures = bench.results["servers"].setdefault(str(workers), {})
-    with running_server(
-        bench.children,
-        name="service",
-        app=SERVICE_APP,
-        ready_path="/health",
-        workers=workers,
-        env=env,
-    ) as server:
+    with (
+        running_server(
+            bench.children,
+            name="service",
+            app=SERVICE_APP,
+            ready_path="/health",
+            workers=workers,
+            env=env,
+        ) as server,
+        running_server(
+            bench.children, name="bare", app=BARE_APP, ready_path="/bare", workers=workers, env=env
+        ) as bare,
+    ):
         if not bench.email:
             bench.email = f"bench-{bench.nonce}@example.com"
             sign_up(server.port, bench.email, bench.password)
-        users_me(bench, server, figures)
-        refreshes(bench, server, figures, scratch)
+        users_me(bench, server, bare, figures)
+        refreshes(bench, server, bare, figures, scratch)
         logins(bench, server, figures)
         signups(bench, server, figures)
         health(bench, server, figures)
         if bench.plan.smoke:
             # Saves a server start; the full run measures memory on a fresh one.
             measure_memory(bench, server)
-
-
-def measure_bare(bench: Bench, url: str, workers: int) -> None:
-    env = server_env(url, workers, bench.plan.rounds)
-    figures = bench.results["servers"].setdefault(str(workers), {})
-    with running_server(
-        bench.children, name="bare", app=BARE_APP, ready_path="/bare", workers=workers, env=env
-    ) as server:
-        for key, path in (("bare_c16", "/bare"), ("two_selects_c16", "/two-selects")):
-            load = Load(label=f"GET {path} 16 conns", path=path, script="get.lua", connections=16)
-            figures[key], _ = measure_wrk(bench, server, load.label, lambda _, load=load: load)
 
 
 def memory_server(bench: Bench, url: str) -> None:
@@ -506,10 +574,8 @@ def measure_all(bench: Bench) -> None:
         tempfile.TemporaryDirectory(prefix="bench-") as scratch,
     ):
         for workers in plan.worker_counts:
-            bench.say(f"service, {workers} worker(s)")
-            measure_service(bench, url, workers, Path(scratch))
-            bench.say(f"bare yardstick app, {workers} worker(s)")
-            measure_bare(bench, url, workers)
+            bench.say(f"service and bare yardstick app, {workers} worker(s)")
+            measure_servers(bench, url, workers, Path(scratch))
         if not plan.smoke:
             bench.say(f"memory, {plan.memory_workers} worker(s)")
             memory_server(bench, url)
