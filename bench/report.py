@@ -74,16 +74,19 @@ def ratios(results: Results) -> list[dict[str, Any]]:
         # The raw rate measured beside the figure's own runs where there is one:
         # the one at the start met other neighbours.
         beside = servers.get(top, {}).get(f"bcrypt_beside_{figure}")
+        if beside and beside["median"] is None:
+            beside = None  # the harness failed before the first of them
+        measured = servers.get(top, {}).get(f"{figure}_c16")
         ratio = _ratio(
             f"{label}/s ({top}w) / raw bcrypt hashes/s on 2 threads"
             + (" beside them" if beside else ", at the start"),
-            _get(servers, top, f"{figure}_c16", "rps"),
+            measured and measured["rps"],
             beside["median"] if beside else bcrypt2,
             ">=",
             threshold,
         )
-        if beside:
-            _pair_runs(ratio, servers[top][f"{figure}_c16"], beside, "rate", ">=", threshold)
+        if beside and measured:
+            _pair_runs(ratio, measured, beside, "rate", ">=", threshold)
         found.append(ratio)
     for workers in counts:
         found.append(

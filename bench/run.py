@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -478,14 +478,7 @@ def measure_servers(bench: Bench, url: str, workers: int, scratch: Path) -> None
     env = server_env(url, workers, bench.plan.rounds)
     figures = bench.results["servers"].setdefault(str(workers), {})
     with (
-        running_server(
-            bench.children,
-            name="service",
-            app=SERVICE_APP,
-            ready_path="/health",
-            workers=workers,
-            env=env,
-        ) as server,
+        service_server(bench, "service", workers, env) as server,
         running_server(
             bench.children, name="bare", app=BARE_APP, ready_path="/bare", workers=workers, env=env
         ) as bare,
@@ -507,15 +500,16 @@ def memory_server(bench: Bench, url: str) -> None:
     """The memory runs on a fresh server, so `before` is the RSS of a worker just started."""
     workers = bench.plan.memory_workers
     env = server_env(url, workers, bench.plan.rounds)
-    with running_server(
-        bench.children,
-        name="service-memory",
-        app=SERVICE_APP,
-        ready_path="/health",
-        workers=workers,
-        env=env,
-    ) as server:
+    with service_server(bench, "service-memory", workers, env) as server:
         measure_memory(bench, server)
+
+
+def service_server(
+    bench: Bench, name: str, workers: int, env: dict[str, str]
+) -> AbstractContextManager[Server]:
+    return running_server(
+        bench.children, name=name, app=SERVICE_APP, ready_path="/health", workers=workers, env=env
+    )
 
 
 def measure_memory(bench: Bench, server: Server) -> None:
