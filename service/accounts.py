@@ -22,7 +22,7 @@ from service.passwords import password_problems
 from service.schemas import UserCreate, UserPublic, UserUpdate
 from service.security import PasswordHasher
 from service.sessions import SessionStore
-from service.throttling import Throttle
+from service.throttling import LoginAttempt, Throttle
 
 T = TypeVar("T")
 
@@ -117,16 +117,16 @@ async def authenticate(
     give 401 email_not_verified, and a new link is mailed (throttled).
     """
     email = email.strip().lower()
-    user = await _in_thread(_find_unless_throttled, db, throttle, email, address)
+    user, attempt = await _in_thread(_find_unless_throttled, db, throttle, email, address)
     matches, new_hash = await hasher.verify(password, user.hashed_password if user else None)
     if user is None or not matches or not user.is_active:
-        await _in_thread(throttle.login_failed, email, address)
+        await _in_thread(throttle.login_failed, attempt)
         return None
     if new_hash is not None:
         # The stored hash predates the current cost: upgrade it while we have the password.
         user.hashed_password = new_hash
     verify_ttl = None if user.is_verified else _verify_ttl_if_required(settings)
-    token = await _in_thread(_login_succeeded, db, throttle, user, address, verify_ttl=verify_ttl)
+    token = await _in_thread(_login_succeeded, db, throttle, user, attempt, verify_ttl=verify_ttl)
     if verify_ttl is not None:
         if token is not None:
             mail.verification(to=user.email, token=token, requester=requester)
@@ -136,20 +136,27 @@ async def authenticate(
 
 def _find_unless_throttled(
     db: Session, throttle: Throttle, email: str, address: str
-) -> User | None:
-    throttle.check_login(email, address)
+) -> tuple[User | None, LoginAttempt]:
+    # The guess is counted before the password is checked: guesses that
+    # arrive together cannot all slip in while the hashes run.
+    attempt = throttle.start_login(email, address)
     user = db.scalar(select(User).where(User.email == email))
     # Release the connection before the slow part, the hash check.
     db.commit()
-    return user
+    return user, attempt
 
 
 def _login_succeeded(
-    db: Session, throttle: Throttle, user: User, address: str, *, verify_ttl: timedelta | None
+    db: Session,
+    throttle: Throttle,
+    user: User,
+    attempt: LoginAttempt,
+    *,
+    verify_ttl: timedelta | None,
 ) -> str | None:
-    """Clear the failures and keep a hash upgrade; with `verify_ttl`, the user
-    may not log in yet, and gets a new verification token unless throttled."""
-    throttle.login_succeeded(user.email, address)
+    """Give the failure slots back and keep a hash upgrade; with `verify_ttl`,
+    the user may not log in yet, and gets a new verification token unless throttled."""
+    throttle.login_succeeded(attempt)
     token = None
     if verify_ttl is not None and throttle.may_send_verification(user.id):
         token = account_tokens.issue(db, user=user, purpose=Purpose.VERIFY_EMAIL, ttl=verify_ttl)

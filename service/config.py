@@ -37,14 +37,18 @@ class Settings(BaseSettings):
     rate_limit_enabled: bool = True
     redis_url: str | None = None
     login_limit_per_account_address: str = "5/minute"
-    login_limit_per_account: str = "100/hour"
+    # A few minutes at most: the owner on a new address waits this window out.
+    login_limit_per_account: str = "8/5minutes"
     login_limit_per_address: str = "100/hour"
     signup_limit_per_address: str = "20/hour"
     refresh_limit_per_address: str = "300/minute"
     known_address_days: int = Field(30, ge=1)
     forgot_limit_per_address: str = "20/hour"
-    forgot_limit_per_account: str = "5/hour"
+    # Mails per account, never a 429; the window must not outlive a reset link.
+    forgot_limit_per_account: str = "2/15minutes"
     verify_limit_per_account: str = "5/hour"
+    # An IPv6 /48 (one site) may make this many times a per-address limit, over its /64s.
+    ipv6_network_factor: int = Field(10, ge=1)
     # Account recovery and email verification (service/recovery.py).
     require_verified_email: bool = False
     reset_token_expire_minutes: int = Field(30, ge=1)
@@ -114,6 +118,17 @@ class Settings(BaseSettings):
     def _mail_backend_has_what_it_needs(self) -> "Settings":
         if self.mail_backend == "smtp" and not self.smtp_url:
             raise ValueError("MAIL_BACKEND=smtp needs SMTP_URL")
+        return self
+
+    @model_validator(mode="after")
+    def _reset_mail_window_within_link_life(self) -> "Settings":
+        # Past the per-account bound no new link is mailed: the last one must still work.
+        window = parse_limit(self.forgot_limit_per_account).get_expiry()
+        if window > self.reset_token_expire_minutes * 60:
+            raise ValueError(
+                "FORGOT_LIMIT_PER_ACCOUNT's window must not be longer than "
+                "RESET_TOKEN_EXPIRE_MINUTES"
+            )
         return self
 
     @model_validator(mode="after")

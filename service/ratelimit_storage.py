@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from limits.storage import Storage
-from sqlalchemy import Engine, bindparam, case, delete, select, text
+from sqlalchemy import Engine, bindparam, case, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -39,6 +39,16 @@ class DatabaseStorage(Storage):
         parameters = {"name": key, "amount": amount, "now": now, "window_end": now + expiry}
         with self.engine.begin() as connection:
             return int(connection.execute(self._incr, parameters).scalar_one())
+
+    def give_back(self, key: str) -> None:
+        """One less in a live window; an expired or empty counter stays as it is."""
+        table = RateLimitCounter.__table__
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(table)
+                .where(table.c.key == key, table.c.expires_at > time.time(), table.c.count > 0)
+                .values(count=table.c.count - 1)
+            )
 
     def get(self, key: str) -> int:
         table = RateLimitCounter.__table__

@@ -1,33 +1,52 @@
-"""Throttling of failed logins, sign-ups and refreshes, counted where every
-worker and instance sees the same numbers (the database, or Redis).
+"""Throttling of logins, sign-ups, refreshes and recovery mail, counted where
+every worker and instance sees the same numbers (the database, or Redis).
 
-Failed logins are counted three ways:
+Every attempt takes its slot atomically *before* the work it guards (the
+password check, the hash, the mail), so attempts that arrive together can
+never be evaluated more often than a limit allows; a successful login gives
+back the slots it took of the limits meant for failures.
 
-- per account and client address, with a short window: someone guessing at
-  one account from one place is slowed at once, and the owner who mistyped
-  waits only that window;
-- per account from anywhere, the ASVS bound of at most 100 failures an hour:
-  it blocks every address *except those the account has logged in from
-  recently*, so a distributed attacker cannot lock the owner out of their
-  usual address;
-- per client address over all accounts, against credential stuffing.
+Logins are counted three ways:
 
-A successful login clears the account's counters and remembers the address.
+- per account and client (an IPv6 client is its /64), with a short window:
+  someone guessing at one account from one place is slowed at once, and the
+  owner who mistyped waits only that window;
+- per account from anywhere, with a window of a few minutes: it bounds a
+  distributed attacker's guesses (about 100 an hour by default) yet blocks
+  the owner on a new address for one window at most, and never on an address
+  the account logged in from in the last `known_address_days`;
+- per client address over all accounts, against credential stuffing; an IPv6
+  network (/48) gets `ipv6_network_factor` times that limit on top.
+
+Reset mail is bounded per account without a 429: past the bound the answer
+is the same, but no further mail goes out, and the owner uses the link they
+already got (the window is no longer than a reset link lives).
 """
 
 import hashlib
 import ipaddress
 import math
 import time
+from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
-from limits.storage import Storage, storage_from_string
+from limits.errors import StorageError
+from limits.storage import RedisStorage, Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import Engine
 
 from service.config import Settings
 from service.errors import ApiError, ErrorCode
 from service.ratelimit_storage import DatabaseStorage
+
+# Redis has no "decrement if it exists": without the check an expired
+# counter would come back as -1 with no expiry.
+_REDIS_GIVE_BACK = """
+if redis.call('exists', KEYS[1]) == 1 and tonumber(redis.call('get', KEYS[1])) > 0 then
+  return redis.call('decr', KEYS[1])
+end
+return 0
+"""
 
 
 def client_key(address: str | None) -> str:
@@ -48,6 +67,18 @@ def client_key(address: str | None) -> str:
     return str(ip)
 
 
+def network_key(client: str) -> str | None:
+    """The /48 an IPv6 client key belongs to: one site, which may hold many
+    /64s. None for anything else, which has no wider network to count."""
+    try:
+        network = ipaddress.ip_network(client)
+    except ValueError:
+        return None
+    if network.version != 6 or network.prefixlen < 48:
+        return None
+    return str(network.supernet(new_prefix=48))
+
+
 def _account_key(email: str) -> str:
     # Counters outlive nothing but their window, yet need not hold addresses in clear.
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
@@ -60,6 +91,19 @@ def throttled(retry_after: int) -> ApiError:
         f"Too many attempts; try again in {retry_after} seconds",
         headers={"Retry-After": str(retry_after)},
     )
+
+
+_Slot = tuple[RateLimitItem, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    """The slots one login took before its password was checked."""
+
+    account: str
+    address: str
+    known_address: bool
+    slots: tuple[_Slot, ...]
 
 
 class Throttle:
@@ -76,6 +120,7 @@ class Throttle:
         forgot_per_address: str,
         forgot_per_account: str,
         verify_per_account: str,
+        ipv6_network_factor: int,
     ) -> None:
         self.storage = storage
         self.limiter = FixedWindowRateLimiter(storage)
@@ -88,51 +133,42 @@ class Throttle:
         self.forgot_per_address = parse(forgot_per_address)
         self.forgot_per_account = parse(forgot_per_account)
         self.verify_per_account = parse(verify_per_account)
-
-    def check_login(self, email: str, address: str) -> None:
-        """429 if a login for `email` from `address` may not even be tried now."""
-        account = _account_key(email)
-        checks: list[tuple[RateLimitItem, tuple[str, ...]]] = [
-            (self.login_per_account_address, ("login-account-address", account, address)),
-            (self.login_per_address, ("login-address", address)),
-        ]
-        if not self._known(account, address):
-            checks.append((self.login_per_account, ("login-account", account)))
-        for item, identifiers in checks:
-            if not self.limiter.test(item, *identifiers):
-                raise throttled(self._retry_after(item, identifiers))
-
-    def login_failed(self, email: str, address: str) -> None:
-        account = _account_key(email)
-        self.limiter.hit(self.login_per_account_address, "login-account-address", account, address)
-        self.limiter.hit(self.login_per_account, "login-account", account)
-        self.limiter.hit(self.login_per_address, "login-address", address)
-
-    def login_succeeded(self, email: str, address: str) -> None:
-        account = _account_key(email)
-        self.limiter.clear(
-            self.login_per_account_address, "login-account-address", account, address
+        self.ipv6_network_factor = ipv6_network_factor
+        self._redis_give_back = (
+            storage.get_connection().register_script(_REDIS_GIVE_BACK)
+            if isinstance(storage, RedisStorage)
+            else None
         )
-        self.limiter.clear(self.login_per_account, "login-account", account)
-        self.storage.incr(self._known_key(account, address), self.known_address_seconds)
 
-    def spend_signup(self, address: str) -> None:
-        self._spend(self.signup_per_address, ("signup-address", address))
+    # Logins
 
-    def spend_refresh(self, address: str) -> None:
-        self._spend(self.refresh_per_address, ("refresh-address", address))
+    def start_login(self, email: str, address: str) -> LoginAttempt:
+        """Take this login's slots, or 429 if any limit is spent; `email` is normalized."""
+        account = _account_key(email)
+        known = self._known(account, address)
+        slots = [
+            (self.login_per_account_address, ("login-account-address", account, address)),
+            *self._per_address(self.login_per_address, "login-address", address),
+        ]
+        if not known:
+            slots.append((self.login_per_account, ("login-account", account)))
+        self._take(slots)
+        return LoginAttempt(account, address, known, tuple(slots))
 
-    def spend_forgot(self, email: str, address: str) -> None:
-        """Counted whether or not the account exists, so a 429 tells nothing of it."""
-        self._spend(self.forgot_per_address, ("forgot-address", address))
-        self._spend(self.forgot_per_account, ("forgot-account", _account_key(email)))
+    def login_failed(self, attempt: LoginAttempt) -> None:
+        if attempt.known_address:
+            # Not refused for it, but counted towards the account's bound all the same.
+            self.limiter.hit(self.login_per_account, "login-account", attempt.account)
 
-    def spend_verify(self, user_id: int) -> None:
-        self._spend(self.verify_per_account, ("verify-account", str(user_id)))
-
-    def may_send_verification(self, user_id: int) -> bool:
-        """Like `spend_verify`, for messages the service sends unasked: no 429, just no mail."""
-        return self.limiter.hit(self.verify_per_account, "verify-account", str(user_id))
+    def login_succeeded(self, attempt: LoginAttempt) -> None:
+        """Give back the slots meant for failures; (re)start the address's time as known."""
+        own, *rest = attempt.slots
+        self.limiter.clear(own[0], *own[1])
+        for item, identifiers in rest:
+            self._give_back(item, identifiers)
+        known_key = self._known_key(attempt.account, attempt.address)
+        self.storage.clear(known_key)
+        self.storage.incr(known_key, self.known_address_seconds)
 
     def clear_login_failures(self, email: str, address: str) -> None:
         """The owner proved control of the mailbox (a reset): let them log in at once."""
@@ -142,9 +178,54 @@ class Throttle:
         )
         self.limiter.clear(self.login_per_account, "login-account", account)
 
-    def _spend(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> None:
-        if not self.limiter.hit(item, *identifiers):
-            raise throttled(self._retry_after(item, identifiers))
+    # Other routes
+
+    def spend_signup(self, address: str) -> None:
+        self._take(self._per_address(self.signup_per_address, "signup-address", address))
+
+    def spend_refresh(self, address: str) -> None:
+        self._take([(self.refresh_per_address, ("refresh-address", address))])
+
+    def spend_forgot(self, email: str, address: str) -> bool:
+        """429 past the address's limit; whether the account may be mailed once
+        more. Counted whether or not the account exists, so nothing tells of it."""
+        self._take(self._per_address(self.forgot_per_address, "forgot-address", address))
+        return self.limiter.hit(self.forgot_per_account, "forgot-account", _account_key(email))
+
+    def spend_verify(self, user_id: int) -> None:
+        self._take([(self.verify_per_account, ("verify-account", str(user_id)))])
+
+    def may_send_verification(self, user_id: int) -> bool:
+        """Like `spend_verify`, for messages the service sends unasked: no 429, just no mail."""
+        return self.limiter.hit(self.verify_per_account, "verify-account", str(user_id))
+
+    def store_is_up(self) -> bool:
+        return bool(self.storage.check())
+
+    # Counting
+
+    def _per_address(self, item: RateLimitItem, name: str, address: str) -> list[_Slot]:
+        slots: list[_Slot] = [(item, (name, address))]
+        network = network_key(address)
+        if network is not None and self.ipv6_network_factor > 1:
+            wider = type(item)(item.amount * self.ipv6_network_factor, item.multiples)
+            slots.append((wider, (name + "-network", network)))
+        return slots
+
+    def _take(self, slots: list[_Slot]) -> None:
+        for item, identifiers in slots:
+            if not self.limiter.hit(item, *identifiers):
+                raise throttled(self._retry_after(item, identifiers))
+
+    def _give_back(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> None:
+        key = item.key_for(*identifiers)
+        if isinstance(self.storage, DatabaseStorage):
+            self.storage.give_back(key)
+        elif isinstance(self.storage, RedisStorage) and self._redis_give_back is not None:
+            try:
+                self._redis_give_back([self.storage.prefixed_key(key)])
+            except self.storage.base_exceptions as exc:
+                raise StorageError(exc) from exc
 
     def _known(self, account: str, address: str) -> bool:
         return self.storage.get(self._known_key(account, address)) > 0
@@ -164,13 +245,16 @@ class NoThrottle(Throttle):
     def __init__(self) -> None:
         pass
 
-    def check_login(self, email: str, address: str) -> None:
+    def start_login(self, email: str, address: str) -> LoginAttempt:
+        return LoginAttempt("", address, True, ())
+
+    def login_failed(self, attempt: LoginAttempt) -> None:
         return None
 
-    def login_failed(self, email: str, address: str) -> None:
+    def login_succeeded(self, attempt: LoginAttempt) -> None:
         return None
 
-    def login_succeeded(self, email: str, address: str) -> None:
+    def clear_login_failures(self, email: str, address: str) -> None:
         return None
 
     def spend_signup(self, address: str) -> None:
@@ -179,8 +263,8 @@ class NoThrottle(Throttle):
     def spend_refresh(self, address: str) -> None:
         return None
 
-    def spend_forgot(self, email: str, address: str) -> None:
-        return None
+    def spend_forgot(self, email: str, address: str) -> bool:
+        return True
 
     def spend_verify(self, user_id: int) -> None:
         return None
@@ -188,8 +272,8 @@ class NoThrottle(Throttle):
     def may_send_verification(self, user_id: int) -> bool:
         return True
 
-    def clear_login_failures(self, email: str, address: str) -> None:
-        return None
+    def store_is_up(self) -> bool:
+        return True
 
 
 def make_throttle(settings: Settings, engine: Engine) -> Throttle:
@@ -213,4 +297,5 @@ def make_throttle(settings: Settings, engine: Engine) -> Throttle:
         forgot_per_address=settings.forgot_limit_per_address,
         forgot_per_account=settings.forgot_limit_per_account,
         verify_per_account=settings.verify_limit_per_account,
+        ipv6_network_factor=settings.ipv6_network_factor,
     )

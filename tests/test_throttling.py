@@ -3,6 +3,7 @@
 Several service instances sharing the counters: tests/test_two_instances.py.
 """
 
+import time
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -442,3 +443,99 @@ def test_owner_gets_in_from_a_known_address_with_counters_in_redis(
 
     assert_throttled(login_response(from_address(client, "203.0.113.9"), ada, OTHER_PASSWORD))
     assert login_response(home, ada, STRONG_PASSWORD).status_code == 200
+
+
+# What an attacker elsewhere can do to the owner
+
+
+def test_lockout_of_a_new_address_ends_with_the_per_account_window(
+    make_client: MakeClient, ada: str
+) -> None:
+    client = throttled_app(make_client, login_limit_per_account="3/2seconds")
+    for index in range(4):
+        fail(from_address(client, f"198.51.100.{index}"))
+    phone = from_address(client, "203.0.113.9")
+    assert_throttled(login_response(phone, ada, STRONG_PASSWORD))
+
+    time.sleep(2.1)
+
+    assert login_response(phone, ada, STRONG_PASSWORD).status_code == 200
+
+
+def test_failures_from_a_known_address_still_count_towards_the_account_bound(
+    make_client: MakeClient, ada: str
+) -> None:
+    client = throttled_app(make_client, login_limit_per_account="3/hour")
+    home = from_address(client, "192.0.2.10")
+    assert login_response(home, ada, STRONG_PASSWORD).status_code == 200
+    for _ in range(3):
+        assert fail(home).status_code == 401
+
+    assert_throttled(fail(from_address(client, "198.51.100.1")))
+
+
+def test_an_address_is_known_for_the_days_since_its_last_successful_login(
+    make_client: MakeClient, ada: str, db_engine: Engine
+) -> None:
+    client = throttled_app(make_client)
+    home = from_address(client, "192.0.2.10")
+    login_response(home, ada, STRONG_PASSWORD)
+    first = known_address_expiry(db_engine)
+
+    time.sleep(1.1)
+    login_response(home, ada, STRONG_PASSWORD)
+
+    assert known_address_expiry(db_engine) >= first + 1
+
+
+def test_a_successful_login_gives_back_its_slot_of_the_address_limit(
+    make_client: MakeClient, ada: str
+) -> None:
+    client = throttled_app(make_client, login_limit_per_address="2/hour")
+    for _ in range(3):
+        assert login_response(client, ada, STRONG_PASSWORD).status_code == 200
+
+    assert [fail(client).status_code for _ in range(3)] == [401, 401, 429]
+
+
+def test_a_successful_login_gives_back_its_slot_with_counters_in_redis(
+    make_client: MakeClient, redis_db: redis.Redis, ada: str
+) -> None:
+    client = throttled_app(make_client, redis_url=REDIS_URL, login_limit_per_address="2/hour")
+    for _ in range(3):
+        assert login_response(client, ada, STRONG_PASSWORD).status_code == 200
+
+    assert [fail(client).status_code for _ in range(3)] == [401, 401, 429]
+
+
+# IPv6: a /64 is one client, a /48 one network
+
+
+def test_addresses_in_one_ipv6_64_share_the_per_account_address_limit(
+    make_client: MakeClient, ada: str
+) -> None:
+    client = throttled_app(make_client, login_limit_per_account_address="2/minute")
+    fail(from_address(client, "2001:db8:1:1::1"))
+    fail(from_address(client, "2001:db8:1:1::2"))
+
+    assert_throttled(fail(from_address(client, "2001:db8:1:1:ffff::3")))
+
+
+def test_the_64s_of_one_ipv6_48_are_bounded_together_by_the_network_factor(
+    make_client: MakeClient,
+) -> None:
+    client = throttled_app(make_client, login_limit_per_address="2/hour", ipv6_network_factor=2)
+    statuses = [
+        fail(from_address(client, f"2001:db8:7:{index}::1"), f"user{index}@example.com").status_code
+        for index in range(5)
+    ]
+
+    assert statuses == [401, 401, 401, 401, 429]
+    assert fail(from_address(client, "2001:db8:8::1"), "other@example.com").status_code == 401
+
+
+def known_address_expiry(engine: Engine) -> float:
+    with engine.connect() as connection:
+        return connection.scalar(
+            select(RateLimitCounter.expires_at).where(RateLimitCounter.key.like("known-address/%"))
+        )

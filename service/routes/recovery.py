@@ -42,9 +42,12 @@ async def forgot_password(
     address: ClientAddress,
     requester: RequesterDep,
 ) -> Accepted:
-    await run_in_threadpool(throttle.spend_forgot, body.email, address)
-    # Looked up after the answer has gone, so its timing tells nothing either.
-    background.add_task(recovery.send_password_reset, email=body.email, requester=requester)
+    may_mail = await run_in_threadpool(throttle.spend_forgot, body.email, address)
+    # Past the account's bound the answer is the same and no mail goes: the
+    # owner still holds the last link, and nobody can flood their mailbox.
+    if may_mail:
+        # Looked up after the answer has gone, so its timing tells nothing either.
+        background.add_task(recovery.send_password_reset, email=body.email, requester=requester)
     return Accepted()
 
 

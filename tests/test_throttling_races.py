@@ -1,0 +1,181 @@
+"""Throttling under overlapping requests: guesses are counted before the password
+is checked, so however they arrive, no more are evaluated than a limit allows.
+
+Each test sends its requests at once from threads to real server processes
+(two of them where the test says so) sharing the test database.
+"""
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from threading import Barrier
+
+import httpx
+import pytest
+
+from tests.helpers import STRONG_PASSWORD
+from tests.servers import ServerProcess, start_servers, stop_servers
+
+# A slower hash widens the window in which unthrottled guesses used to slip through.
+SLOW_HASH = {"BCRYPT_ROUNDS": "8"}
+GENEROUS = {
+    "LOGIN_LIMIT_PER_ACCOUNT_ADDRESS": "1000/minute",
+    "LOGIN_LIMIT_PER_ACCOUNT": "1000/minute",
+    "LOGIN_LIMIT_PER_ADDRESS": "1000/hour",
+    "SIGNUP_LIMIT_PER_ADDRESS": "1000/hour",
+    "FORGOT_LIMIT_PER_ADDRESS": "1000/hour",
+    "FORGOT_LIMIT_PER_ACCOUNT": "1000/minute",
+}
+PARALLEL = 40
+
+
+@pytest.fixture
+def servers(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> Iterator[list]:
+    """Server processes with the test's limits: `@pytest.mark.parametrize` passes
+    (count, limits) indirectly."""
+    count, limits = request.param
+    started = start_servers(
+        count, database_url=database_url, workdir=tmp_path, env={**SLOW_HASH, **GENEROUS, **limits}
+    )
+    yield started
+    stop_servers(started)
+
+
+def at_once(servers: list[ServerProcess], calls: list[Callable[[httpx.Client], int]]) -> Counter:
+    """Run each call on its own thread, released together, alternating between
+    the servers; the count of each status code."""
+    barrier = Barrier(len(calls))
+
+    def run(index: int) -> int:
+        with httpx.Client(base_url=servers[index % len(servers)].url, timeout=60) as client:
+            barrier.wait()
+            return calls[index](client)
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return Counter(pool.map(run, range(len(calls))))
+
+
+def sign_up(server: ServerProcess, email: str = "ada@example.com") -> None:
+    with server.client() as client:
+        response = client.post("/users", json={"email": email, "password": STRONG_PASSWORD})
+    assert response.status_code == 201, response.text
+
+
+def login(email: str, password: str) -> Callable[[httpx.Client], int]:
+    return lambda client: (
+        client.post("/login", data={"username": email, "password": password}).status_code
+    )
+
+
+def one_instance(**limits: str) -> tuple[int, dict[str, str]]:
+    return 1, limits
+
+
+def two_instances(**limits: str) -> tuple[int, dict[str, str]]:
+    return 2, limits
+
+
+@pytest.mark.parametrize(
+    "servers",
+    [
+        one_instance(LOGIN_LIMIT_PER_ACCOUNT_ADDRESS="5/minute"),
+        two_instances(LOGIN_LIMIT_PER_ACCOUNT_ADDRESS="5/minute"),
+    ],
+    indirect=True,
+    ids=["one-instance", "two-instances"],
+)
+def test_parallel_guesses_at_one_account_are_evaluated_no_more_than_the_limit(
+    servers: list[ServerProcess],
+) -> None:
+    sign_up(servers[0])
+    guesses = [login("ada@example.com", f"wrong-guess-{n}") for n in range(PARALLEL - 1)]
+
+    statuses = at_once(servers, [*guesses, login("ada@example.com", STRONG_PASSWORD)])
+
+    assert statuses[401] + statuses[200] <= 5
+    assert statuses[429] >= PARALLEL - 5
+    assert set(statuses) <= {200, 401, 429}
+
+
+@pytest.mark.parametrize(
+    "servers",
+    [
+        one_instance(LOGIN_LIMIT_PER_ACCOUNT="5/minute"),
+        two_instances(LOGIN_LIMIT_PER_ACCOUNT="5/minute"),
+    ],
+    indirect=True,
+    ids=["one-instance", "two-instances"],
+)
+def test_parallel_guesses_from_unknown_addresses_are_bounded_per_account(
+    servers: list[ServerProcess],
+) -> None:
+    sign_up(servers[0])
+
+    statuses = at_once(servers, [login("ada@example.com", "wrong") for _ in range(PARALLEL)])
+
+    assert statuses[401] == 5
+    assert statuses[429] == PARALLEL - 5
+
+
+@pytest.mark.parametrize(
+    "servers",
+    [
+        one_instance(LOGIN_LIMIT_PER_ADDRESS="10/hour"),
+        two_instances(LOGIN_LIMIT_PER_ADDRESS="10/hour"),
+    ],
+    indirect=True,
+    ids=["one-instance", "two-instances"],
+)
+def test_parallel_failed_logins_for_many_accounts_from_one_address_are_bounded(
+    servers: list[ServerProcess],
+) -> None:
+    emails = [f"user{n}@example.com" for n in range(PARALLEL)]
+
+    statuses = at_once(servers, [login(email, "wrong") for email in emails])
+
+    assert statuses[401] == 10
+    assert statuses[429] == PARALLEL - 10
+
+
+@pytest.mark.parametrize("servers", [one_instance(LOGIN_LIMIT_PER_ADDRESS="3/hour")], indirect=True)
+def test_successful_logins_give_their_slot_of_the_address_limit_back(
+    servers: list[ServerProcess],
+) -> None:
+    emails = [f"user{n}@example.com" for n in range(6)]
+    for email in emails:
+        sign_up(servers[0], email)
+
+    # In turn: logins that overlap all hold their slots until they are done.
+    with servers[0].client() as client:
+        statuses = Counter(login(email, STRONG_PASSWORD)(client) for email in emails)
+
+    assert statuses == Counter({200: 6})
+
+
+@pytest.mark.parametrize(
+    "servers", [two_instances(SIGNUP_LIMIT_PER_ADDRESS="5/hour")], indirect=True
+)
+def test_parallel_sign_ups_from_one_address_are_bounded(servers: list[ServerProcess]) -> None:
+    def sign_up_as(n: int) -> Callable[[httpx.Client], int]:
+        body = {"email": f"user{n}@example.com", "password": STRONG_PASSWORD}
+        return lambda client: client.post("/users", json=body).status_code
+
+    statuses = at_once(servers, [sign_up_as(n) for n in range(20)])
+
+    assert statuses == Counter({201: 5, 429: 15})
+
+
+@pytest.mark.parametrize(
+    "servers", [two_instances(FORGOT_LIMIT_PER_ADDRESS="5/hour")], indirect=True
+)
+def test_parallel_reset_requests_from_one_address_are_bounded(
+    servers: list[ServerProcess],
+) -> None:
+    def forgot(n: int) -> Callable[[httpx.Client], int]:
+        body = {"email": f"user{n}@example.com"}
+        return lambda client: client.post("/password/forgot", json=body).status_code
+
+    statuses = at_once(servers, [forgot(n) for n in range(20)])
+
+    assert statuses == Counter({202: 5, 429: 15})
