@@ -81,7 +81,8 @@ def _serve(settings: Settings) -> int:
         host=os.environ.get("HOST", "127.0.0.1"),
         port=int(os.environ.get("PORT", "8000")),
         workers=int(os.environ.get("WEB_CONCURRENCY", "1")),
-        proxy_headers=True,
+        # The service reads X-Forwarded-For itself (service/client_address.py).
+        proxy_headers=False,
     )
     return 0
 
