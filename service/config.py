@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # with 0, the peer, unless it is one of FORWARDED_ALLOW_IPS (IPs or CIDRs).
     trusted_proxy_hops: int = Field(0, ge=0, le=MAX_PROXY_HOPS)
     forwarded_allow_ips: str = "127.0.0.1"
+    # The log (service/logging_setup.py): records below LOG_LEVEL are dropped.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
     # Connections per worker. The threadpool that runs database work gets as
     # many threads, so no thread ever waits for a connection; overflow
     # connections are opened and closed per use, so they are off by default.
@@ -93,6 +96,16 @@ class Settings(BaseSettings):
     def _parseable_limit(cls, value: str) -> str:
         parse_limit(value)
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _format_in_any_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("forwarded_allow_ips")
     @classmethod

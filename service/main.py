@@ -11,6 +11,7 @@ from service.client_address import ClientAddress, ClientAddressMiddleware, parse
 from service.config import Settings, get_settings
 from service.database import Database
 from service.errors import install_error_handlers
+from service.logging_setup import configure_logging
 from service.mail import Outbox, make_mailer
 from service.messages import AccountMail
 from service.middleware import (
@@ -37,6 +38,7 @@ Every error answers `{"errors": [{"code", "message", "field"}]}`.
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging(level=settings.log_level, log_format=settings.log_format)
     database = Database(settings)
     hasher = PasswordHasher(rounds=settings.bcrypt_rounds, threads=settings.hash_threads)
     tokens = TokenCodec(

@@ -1,4 +1,5 @@
-"""The service started as the Procfile's `web` line starts it on a platform."""
+"""The service started as a platform starts it (the Procfile's `web` line) and as a
+newcomer does (`python -m service`)."""
 
 import os
 import subprocess
@@ -29,6 +30,22 @@ class ProcfileServer(ServerProcess):
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(  # noqa: S603 (our own Procfile)
                 ["/bin/sh", "-c", f"exec {web_command()}"],
+                cwd=self.workdir,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+
+class ModuleServer(ServerProcess):
+    """`python -m service`, serving on a free port of 127.0.0.1."""
+
+    def spawn(self) -> None:
+        self.port = free_port()
+        env = {**self.environment(), "PORT": str(self.port), "HOST": "127.0.0.1"}
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "service"],
                 cwd=self.workdir,
                 env=env,
                 stdout=log,
