@@ -50,20 +50,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(fields, default=str)
 
 
-class ServiceHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class ServiceHandler(logging.Handler):
     """Writes to whatever sys.stderr is at the time, as logging's last resort does."""
 
     def __init__(self) -> None:
         super().__init__()
         self.addFilter(RequestIdFilter())
 
-    @property  # type: ignore[override]
-    def stream(self):  # type: ignore[no-untyped-def]
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value: object) -> None:
-        pass
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
+        except Exception:  # a log line must never break what is being logged
+            self.handleError(record)
 
 
 def configure_logging(*, level: str, log_format: LogFormat) -> None:
