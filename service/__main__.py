@@ -71,6 +71,9 @@ def _prune(settings: Settings) -> int:
 def _serve(settings: Settings) -> int:
     import uvicorn
 
+    from service.logging_setup import configure_logging
+
+    configure_logging(level=settings.log_level, log_format=settings.log_format)
     if settings.is_sqlite:
         # The zero-setup default: the first run creates the schema itself.
         _migrate(settings)
@@ -81,7 +84,10 @@ def _serve(settings: Settings) -> int:
         host=os.environ.get("HOST", "127.0.0.1"),
         port=int(os.environ.get("PORT", "8000")),
         workers=int(os.environ.get("WEB_CONCURRENCY", "1")),
-        proxy_headers=True,
+        # The service reads X-Forwarded-For itself (service/client_address.py).
+        proxy_headers=False,
+        # Logging is the service's own, uvicorn's loggers included.
+        log_config=None,
     )
     return 0
 

@@ -11,9 +11,11 @@ from limits import parse as parse_limit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service.client_address import parse_networks
 from service.mail import SmtpConfig
 
 MIN_SECRET_BYTES = 32
+MAX_PROXY_HOPS = 16
 
 
 class Settings(BaseSettings):
@@ -63,8 +65,14 @@ class Settings(BaseSettings):
     smtp_url: str | None = None
     mail_from: str = "Accounts <accounts@localhost>"
     mail_backend: Literal["smtp", "console", "none"] | None = None
-    # Peers whose X-Forwarded-For is believed, as uvicorn reads it: IPs, CIDRs or "*".
+    # Who the client is (service/client_address.py): the entry this many places
+    # from the right of X-Forwarded-For (each proxy in front appends one), or,
+    # with 0, the peer, unless it is one of FORWARDED_ALLOW_IPS (IPs or CIDRs).
+    trusted_proxy_hops: int = Field(0, ge=0, le=MAX_PROXY_HOPS)
     forwarded_allow_ips: str = "127.0.0.1"
+    # The log (service/logging_setup.py): records below LOG_LEVEL are dropped.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
     # Connections per worker. The threadpool that runs database work gets as
     # many threads, so no thread ever waits for a connection; overflow
     # connections are opened and closed per use, so they are off by default.
@@ -91,6 +99,27 @@ class Settings(BaseSettings):
     @classmethod
     def _parseable_limit(cls, value: str) -> str:
         parse_limit(value)
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _format_in_any_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _trusted_proxies_are_addresses(cls, value: str) -> str:
+        if "*" in value:
+            raise ValueError(
+                "'*' lets every client choose its own address; set TRUSTED_PROXY_HOPS "
+                "to the number of proxies in front instead"
+            )
+        parse_networks(value)
         return value
 
     @field_validator("cors_origins", mode="before")

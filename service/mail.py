@@ -13,6 +13,7 @@ backend), and nowhere in production, where a token in a log would be a leak:
 `MAIL_BACKEND` says so explicitly (`smtp`, `console`, `none`).
 """
 
+import contextvars
 import logging
 import smtplib
 import ssl
@@ -161,7 +162,8 @@ class Outbox:
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mail")
 
     def post(self, message: Message) -> None:
-        self._executor.submit(self._deliver, message)
+        # In the request's context, so what delivery logs carries its id.
+        self._executor.submit(contextvars.copy_context().run, self._deliver, message)
 
     def _deliver(self, message: Message) -> None:
         try:

@@ -6,11 +6,12 @@ from datetime import timedelta
 
 from anyio import to_thread
 from fastapi import FastAPI
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from service.client_address import ClientAddress, ClientAddressMiddleware, parse_networks
 from service.config import Settings, get_settings
 from service.database import Database
 from service.errors import install_error_handlers
+from service.logging_setup import configure_logging
 from service.mail import Outbox, make_mailer
 from service.messages import AccountMail
 from service.middleware import (
@@ -37,6 +38,7 @@ Every error answers `{"errors": [{"code", "message", "field"}]}`.
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging(level=settings.log_level, log_format=settings.log_format)
     database = Database(settings)
     hasher = PasswordHasher(rounds=settings.bcrypt_rounds, threads=settings.hash_threads)
     tokens = TokenCodec(
@@ -103,8 +105,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, settings=settings)
     # Outside even that, so the last-resort 500 carries these headers too.
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.environment == "production")
-    # The client address is taken from X-Forwarded-For only when the peer is a trusted proxy.
-    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
+    # Outermost: everything inside sees the client, not the proxy in front.
+    app.add_middleware(
+        ClientAddressMiddleware,
+        resolver=ClientAddress(
+            hops=settings.trusted_proxy_hops,
+            trusted=parse_networks(settings.forwarded_allow_ips),
+        ),
+    )
 
     app.include_router(auth.router)
     app.include_router(users.router)

@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.config import Settings, serve_with, stop_serving
 from service.errors import ErrorCode, entry, error_response
+from service.logging_setup import current_request_id
 
 logger = logging.getLogger("service.requests")
 
@@ -36,6 +37,7 @@ class RequestContextMiddleware:
             return
         request_id = _incoming_request_id(scope) or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        tagged = current_request_id.set(request_id)
         started = False
 
         async def send_with_id(message: Message) -> None:
@@ -67,6 +69,7 @@ class RequestContextMiddleware:
             await response(scope, receive, send_with_id)
         finally:
             stop_serving(serving)
+            current_request_id.reset(tagged)
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

@@ -9,6 +9,7 @@ SSL_CERT_FILE, as a deployment would point it at its own bundle.
 import asyncio
 import email
 import email.policy
+import logging
 import re
 import ssl
 import threading
@@ -35,6 +36,9 @@ WAIT_SECONDS = 10.0
 # Longer than the mailer's SMTP timeout, so a stalled server outlasts any client.
 STALL_LIMIT_SECONDS = 30.0
 TOKEN_PATTERN = re.compile(r"token=([A-Za-z0-9_-]+)")
+
+# aiosmtpd logs every connection at INFO; the service now logs at INFO too.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,7 @@ class ServerProcess:
             "127.0.0.1",
             "--port",
             str(self.port),
+            "--no-proxy-headers",
             "--log-level",
             "warning",
         ]
