@@ -56,10 +56,9 @@ def start_procfile_server(
     started: list[ProcfileServer] = []
 
     def start(**settings: str) -> ProcfileServer:
+        # No TRUSTED_PROXY_HOPS given: the Procfile's own default must be right for a platform.
         env = {name.upper(): value for name, value in settings.items()}
-        server = ProcfileServer(
-            database_url=database_url, workdir=tmp_path, env={"TRUSTED_PROXY_HOPS": "1", **env}
-        )
+        server = ProcfileServer(database_url=database_url, workdir=tmp_path, env=env)
         started.append(server)
         server.start()
         return server
