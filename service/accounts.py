@@ -122,11 +122,10 @@ async def authenticate(
     if user is None or not matches or not user.is_active:
         await _in_thread(throttle.login_failed, attempt)
         return None
-    if new_hash is not None:
-        # The stored hash predates the current cost: upgrade it while we have the password.
-        user.hashed_password = new_hash
     verify_ttl = None if user.is_verified else _verify_ttl_if_required(settings)
-    token = await _in_thread(_login_succeeded, db, throttle, user, attempt, verify_ttl=verify_ttl)
+    token = await _in_thread(
+        _login_succeeded, db, throttle, user, attempt, new_hash=new_hash, verify_ttl=verify_ttl
+    )
     if verify_ttl is not None:
         if token is not None:
             mail.verification(to=user.email, token=token, requester=requester)
@@ -152,15 +151,32 @@ def _login_succeeded(
     user: User,
     attempt: LoginAttempt,
     *,
+    new_hash: str | None,
     verify_ttl: timedelta | None,
 ) -> str | None:
     """Give the failure slots back and keep a hash upgrade; with `verify_ttl`,
     the user may not log in yet, and gets a new verification token unless throttled."""
     throttle.login_succeeded(attempt)
+    if new_hash is not None:
+        # The stored hash predates the current cost: upgrade it while we have
+        # the password, unless the password changed while it was checked.
+        db.execute(
+            update(User)
+            .where(User.id == user.id, User.hashed_password == user.hashed_password)
+            .values(hashed_password=new_hash)
+            .execution_options(synchronize_session=False)
+        )
     token = None
-    if verify_ttl is not None and throttle.may_send_verification(user.id):
-        token = account_tokens.issue(db, user=user, purpose=Purpose.VERIFY_EMAIL, ttl=verify_ttl)
-    db.commit()
+    try:
+        if verify_ttl is not None and throttle.may_send_verification(user.id):
+            token = account_tokens.issue(
+                db, user=user, purpose=Purpose.VERIFY_EMAIL, ttl=verify_ttl
+            )
+        db.commit()
+    except IntegrityError:
+        # Deleted while its password was checked: no link for a gone account.
+        db.rollback()
+        return None
     return token
 
 

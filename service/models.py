@@ -69,7 +69,8 @@ class User(Base):
     # Whether the owner has shown the address is theirs; false again when it changes.
     is_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Bumped when the password changes or the account is deactivated; access
-    # tokens carry the version they were issued under and fail once it moves.
+    # tokens and sessions carry the version they were issued under and fail
+    # once it moves.
     credential_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -88,6 +89,10 @@ class RefreshSession(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     generation: Mapped[int] = mapped_column(Integer, default=0)
+    # The user's credential version the session was opened under (or moved to
+    # by the password change it survived): once the user's moves on, the
+    # session cannot be refreshed, whatever was in flight when it was opened.
+    credential_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The current refresh token's expiry; rows past it can be pruned.
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -8,7 +8,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Engine, bindparam, delete, insert, literal, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.errors import ApiError, ErrorCode, OAuthError
@@ -39,8 +40,8 @@ _READ_PRINCIPAL = (
     .join_from(_USERS, _SESSIONS, _SESSIONS.c.user_id == _USERS.c.id)
     .where(_USERS.c.id == bindparam("uid"), _SESSIONS.c.id == bindparam("sid"))
 )
-# One statement spends the token, checks the session is live and reads the
-# user's credential version, so concurrent uses cannot both win.
+# One statement spends the token and checks the session is live and still
+# under the user's credentials, so concurrent uses cannot both win.
 _ROTATE = (
     update(_SESSIONS)
     .where(
@@ -49,15 +50,15 @@ _ROTATE = (
         _SESSIONS.c.generation == bindparam("gen"),
         _SESSIONS.c.revoked_at.is_(None),
         _SESSIONS.c.created_at > bindparam("oldest_login"),
-    )
-    .values(generation=_SESSIONS.c.generation + 1, expires_at=bindparam("new_expiry"))
-    .returning(
-        _SESSIONS.c.generation,
-        _SESSIONS.c.created_at,
-        select(_USERS.c.credential_version)
+        # A session opened or kept under an older password, or of a user
+        # deactivated since, is over however its token reached us.
+        _SESSIONS.c.credential_version
+        == select(_USERS.c.credential_version)
         .where(_USERS.c.id == _SESSIONS.c.user_id, _USERS.c.is_active.is_(True))
         .scalar_subquery(),
     )
+    .values(generation=_SESSIONS.c.generation + 1, expires_at=bindparam("new_expiry"))
+    .returning(_SESSIONS.c.generation, _SESSIONS.c.created_at, _SESSIONS.c.credential_version)
 )
 # A generation older than the session's is a token already spent: whoever
 # holds it, the session can no longer be trusted.
@@ -80,7 +81,38 @@ _REVOKE = (
     )
     .values(revoked_at=bindparam("now"))
 )
-_OPEN = insert(_SESSIONS)
+# A login opens its session only if the credentials it checked are still the
+# user's: a password change, reset, deactivation or deletion that commits
+# while the hash is being checked leaves nothing to insert.
+_OPEN = insert(_SESSIONS).from_select(
+    ["id", "user_id", "generation", "credential_version", "created_at", "expires_at"],
+    select(
+        bindparam("sid", type_=_SESSIONS.c.id.type),
+        _USERS.c.id,
+        literal(0),
+        _USERS.c.credential_version,
+        bindparam("now", type_=_SESSIONS.c.created_at.type),
+        bindparam("expiry", type_=_SESSIONS.c.expires_at.type),
+    ).where(
+        _USERS.c.id == bindparam("uid"),
+        _USERS.c.credential_version == bindparam("version"),
+        _USERS.c.is_active.is_(True),
+    ),
+)
+# The session a password change is made from stays signed in, under the new version.
+_MOVE_TO_CURRENT_VERSION = (
+    update(_SESSIONS)
+    .where(
+        _SESSIONS.c.id == bindparam("sid"),
+        _SESSIONS.c.user_id == bindparam("uid"),
+        _SESSIONS.c.revoked_at.is_(None),
+    )
+    .values(
+        credential_version=select(_USERS.c.credential_version)
+        .where(_USERS.c.id == bindparam("uid"))
+        .scalar_subquery()
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -123,23 +155,29 @@ class SessionStore:
         self.refresh_ttl = refresh_ttl
         self.max_lifetime = max_lifetime
 
-    def open(self, *, user_id: int, credential_version: int) -> TokenPair:
-        """Start a login session for the user and give its first token pair."""
+    def open(self, *, user_id: int, credential_version: int) -> TokenPair | None:
+        """Start a login session for the user and give its first token pair, or
+        None when the user's credentials are no longer `credential_version`'s."""
         now = utcnow()
         session_id = uuid.uuid4().hex
         expires_at = now + self.refresh_ttl
-        with self.engine.begin() as connection:
-            connection.execute(
-                _OPEN,
-                {
-                    "id": session_id,
-                    "user_id": user_id,
-                    "generation": 0,
-                    "created_at": now,
-                    "expires_at": expires_at,
-                    "revoked_at": None,
-                },
-            )
+        try:
+            with self.engine.begin() as connection:
+                opened = connection.execute(
+                    _OPEN,
+                    {
+                        "sid": session_id,
+                        "uid": user_id,
+                        "version": credential_version,
+                        "now": now,
+                        "expiry": expires_at,
+                    },
+                ).rowcount
+        except IntegrityError:
+            # PostgreSQL: the user was deleted after the statement read it.
+            return None
+        if not opened:
+            return None
         return self._pair(
             user_id=user_id,
             session_id=session_id,
@@ -167,20 +205,18 @@ class SessionStore:
                     "new_expiry": expires_at,
                 },
             ).one_or_none()
-            if advanced is None or advanced[2] is None:
+            if advanced is None:
                 connection.execute(
                     _REVOKE_IF_REUSED, {**identity, "gen": claims.generation, "now": now}
                 )
-                advanced = None
         if advanced is None:
             raise token_rejected(oauth=True)
-        generation, created_at, version = advanced
         return self._pair(
             user_id=claims.user_id,
             session_id=claims.session_id,
-            generation=generation,
-            version=version,
-            expires_at=min(expires_at, created_at + self.max_lifetime),
+            generation=advanced.generation,
+            version=advanced.credential_version,
+            expires_at=min(expires_at, advanced.created_at + self.max_lifetime),
         )
 
     def revoke(self, *, refresh_token: str) -> None:
@@ -197,12 +233,16 @@ class SessionStore:
 
     @staticmethod
     def revoke_all(db: Session, *, user_id: int, keep: str | None = None) -> None:
-        """End every session of the user but `keep`, in the caller's transaction."""
+        """End every session of the user but `keep`, in the caller's transaction,
+        after the caller's change of the user's credential version: `keep`
+        moves to the new version."""
+        db.flush()
         statement = update(RefreshSession).where(
             RefreshSession.user_id == user_id, RefreshSession.revoked_at.is_(None)
         )
         if keep is not None:
             statement = statement.where(RefreshSession.id != keep)
+            db.execute(_MOVE_TO_CURRENT_VERSION, {"sid": keep, "uid": user_id})
         db.execute(statement.values(revoked_at=utcnow()).execution_options(**_NO_SYNC))
 
     def authenticate(self, *, access_token: str) -> Principal:

@@ -165,16 +165,21 @@ async def login(
         password=password,
         address=address,
     )
-    if user is None:
+    # A password change, reset, deactivation or deletion that lands while the
+    # password is checked leaves the login with nothing to open.
+    pair = None
+    if user is not None:
+        pair = await run_in_threadpool(
+            store.open, user_id=user.id, credential_version=user.credential_version
+        )
+    if pair is None:
         raise ApiError(
             401,
             INVALID_CREDENTIALS.code,
             INVALID_CREDENTIALS.message,
             oauth_error=OAuthError.INVALID_GRANT,
         )
-    return await run_in_threadpool(
-        store.open, user_id=user.id, credential_version=user.credential_version
-    )
+    return pair
 
 
 @router.post(

@@ -1,0 +1,226 @@
+"""Logins in flight while the credentials change: once a password change, a reset,
+a deactivation or a deletion has answered, no session opened with the old
+credentials works, whatever was in flight; and a login racing a deletion is a
+401, never a 500.
+
+Each test releases its requests together from threads against real server
+processes (two where the test says so) sharing the test database, with a hash
+slow enough that logins are still checking the password when the change lands.
+"""
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from threading import Barrier
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
+
+from service import account_tokens
+from service.account_tokens import Purpose
+from service.models import User
+from tests.helpers import STRONG_PASSWORD
+from tests.servers import ServerProcess, start_servers, stop_servers
+
+EMAIL = "ada@example.com"
+NEW_PASSWORD = "quartz-meadow-violin-77"
+ROOT_EMAIL = "root@example.com"
+LOGINS = 20
+SETTINGS = {
+    "BCRYPT_ROUNDS": "8",
+    "LOGIN_LIMIT_PER_ACCOUNT_ADDRESS": "1000/minute",
+    "LOGIN_LIMIT_PER_ACCOUNT": "1000/minute",
+    "LOGIN_LIMIT_PER_ADDRESS": "1000/hour",
+    "SIGNUP_LIMIT_PER_ADDRESS": "1000/hour",
+    "REFRESH_LIMIT_PER_ADDRESS": "1000/minute",
+}
+
+Change = Callable[[httpx.Client], httpx.Response]
+
+
+@pytest.fixture(scope="module", params=[1, 2], ids=["one-instance", "two-instances"])
+def servers(
+    request: pytest.FixtureRequest, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[ServerProcess]]:
+    workdir = tmp_path_factory.mktemp("session-races")
+    started = start_servers(request.param, database_url=database_url, workdir=workdir, env=SETTINGS)
+    yield started
+    stop_servers(started)
+
+
+def client_of(servers: list[ServerProcess], index: int = 0) -> httpx.Client:
+    return httpx.Client(base_url=servers[index % len(servers)].url, timeout=60)
+
+
+def sign_up(servers: list[ServerProcess], email: str = EMAIL) -> int:
+    with client_of(servers) as client:
+        response = client.post("/users", json={"email": email, "password": STRONG_PASSWORD})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def log_in(servers: list[ServerProcess], email: str = EMAIL) -> dict[str, Any]:
+    with client_of(servers) as client:
+        response = client.post("/login", data={"username": email, "password": STRONG_PASSWORD})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def bearer(pair: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {pair['access_token']}"}
+
+
+def logins_during(servers: list[ServerProcess], change: Change) -> tuple[list, httpx.Response]:
+    """`LOGINS` logins with the old password and `change`, released together;
+    the logins' responses and the change's."""
+    barrier = Barrier(LOGINS + 1)
+
+    def run(index: int) -> httpx.Response:
+        with client_of(servers, index) as client:
+            barrier.wait()
+            if index == LOGINS:
+                return change(client)
+            return client.post("/login", data={"username": EMAIL, "password": STRONG_PASSWORD})
+
+    with ThreadPoolExecutor(max_workers=LOGINS + 1) as pool:
+        responses = list(pool.map(run, range(LOGINS + 1)))
+    return responses[:LOGINS], responses[LOGINS]
+
+
+def working_sessions(servers: list[ServerProcess], logins: list[httpx.Response]) -> list[str]:
+    """What still works of the sessions the logins opened: each access token
+    and each refresh token is tried on every instance."""
+    working = []
+    for login in logins:
+        if login.status_code != 200:
+            continue
+        pair = login.json()
+        for index in range(len(servers)):
+            with client_of(servers, index) as client:
+                if client.get("/users/me", headers=bearer(pair)).status_code != 401:
+                    working.append(f"access token on instance {index}")
+                refreshed = client.post("/refresh", json={"refresh_token": pair["refresh_token"]})
+                if refreshed.status_code != 401:
+                    working.append(f"refresh token on instance {index}")
+    return working
+
+
+def password_change(changer: dict[str, Any], body: dict[str, str]) -> Change:
+    return lambda client: client.post("/users/me/password", json=body, headers=bearer(changer))
+
+
+def statuses(responses: list[httpx.Response]) -> set[int]:
+    return {response.status_code for response in responses}
+
+
+def make_superuser(engine: Engine, user_id: int) -> None:
+    with engine.begin() as connection:
+        connection.execute(update(User).where(User.id == user_id).values(is_superuser=True))
+
+
+def reset_token(engine: Engine, email: str = EMAIL) -> str:
+    with Session(engine) as db:
+        user = db.scalars(select(User).where(User.email == email)).one()
+        token = account_tokens.issue(
+            db, user=user, purpose=Purpose.PASSWORD_RESET, ttl=timedelta(minutes=30)
+        )
+        db.commit()
+    return token
+
+
+# Password change
+
+
+def test_no_login_in_flight_survives_a_password_change(servers: list[ServerProcess]) -> None:
+    sign_up(servers)
+    changer = log_in(servers)
+    body = {"current_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD}
+
+    logins, change = logins_during(servers, password_change(changer, body))
+
+    assert change.status_code == 204, change.text
+    assert statuses(logins) <= {200, 401}
+    assert working_sessions(servers, logins) == []
+
+
+def test_the_session_that_changed_the_password_still_refreshes_after_the_race(
+    servers: list[ServerProcess],
+) -> None:
+    sign_up(servers)
+    changer = log_in(servers)
+    body = {"current_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD}
+
+    logins_during(servers, password_change(changer, body))
+
+    with client_of(servers) as client:
+        refreshed = client.post("/refresh", json={"refresh_token": changer["refresh_token"]})
+        assert refreshed.status_code == 200, refreshed.text
+        assert client.get("/users/me", headers=bearer(refreshed.json())).status_code == 200
+
+
+# Password reset
+
+
+def test_no_login_in_flight_survives_a_password_reset(
+    servers: list[ServerProcess], db_engine: Engine
+) -> None:
+    sign_up(servers)
+    body = {"token": reset_token(db_engine), "new_password": NEW_PASSWORD}
+
+    logins, reset = logins_during(servers, lambda client: client.post("/password/reset", json=body))
+
+    assert reset.status_code == 204, reset.text
+    assert statuses(logins) <= {200, 401}
+    assert working_sessions(servers, logins) == []
+
+
+# Deactivation by a superuser
+
+
+def test_no_login_in_flight_survives_a_deactivation(
+    servers: list[ServerProcess], db_engine: Engine
+) -> None:
+    user_id = sign_up(servers)
+    make_superuser(db_engine, sign_up(servers, ROOT_EMAIL))
+    root = log_in(servers, ROOT_EMAIL)
+
+    logins, deactivation = logins_during(
+        servers,
+        lambda client: client.patch(
+            f"/users/{user_id}", json={"is_active": False}, headers=bearer(root)
+        ),
+    )
+
+    assert deactivation.status_code == 200, deactivation.text
+    assert statuses(logins) <= {200, 401}
+    assert working_sessions(servers, logins) == []
+
+
+# Deletion
+
+
+def test_logins_racing_a_deletion_are_200_or_401_never_500(servers: list[ServerProcess]) -> None:
+    sign_up(servers)
+    owner = log_in(servers)
+
+    logins, deletion = logins_during(
+        servers, lambda client: client.delete("/users/me", headers=bearer(owner))
+    )
+
+    assert deletion.status_code == 204, deletion.text
+    assert statuses(logins) <= {200, 401}, [response.text for response in logins]
+
+
+def test_no_login_in_flight_survives_a_deletion(servers: list[ServerProcess]) -> None:
+    sign_up(servers)
+    owner = log_in(servers)
+
+    logins, deletion = logins_during(
+        servers, lambda client: client.delete("/users/me", headers=bearer(owner))
+    )
+
+    assert deletion.status_code == 204, deletion.text
+    assert working_sessions(servers, logins) == []
