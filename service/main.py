@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tokens=tokens,
         refresh_ttl=timedelta(days=settings.refresh_token_expire_days),
         max_lifetime=timedelta(days=settings.session_max_lifetime_days),
+        reuse_grace=timedelta(seconds=settings.refresh_reuse_grace_seconds),
     )
 
     throttle = make_throttle(settings, database.engine)

@@ -81,7 +81,8 @@ class RefreshSession(Base):
 
     A refresh token names its session and generation. Rotating it advances the
     generation; an older generation presented again is a stolen token, and the
-    whole session is revoked.
+    whole session is revoked, except for the generation just spent, within a
+    short grace window (two tabs, or a retry after a lost response).
     """
 
     __tablename__ = "refresh_sessions"
@@ -97,6 +98,9 @@ class RefreshSession(Base):
     # The current refresh token's expiry; rows past it can be pruned.
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the last rotation happened: the token it spent may be presented
+    # again within REFRESH_REUSE_GRACE_SECONDS without counting as reuse.
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AccountToken(Base):

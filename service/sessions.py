@@ -40,6 +40,13 @@ _READ_PRINCIPAL = (
     .join_from(_USERS, _SESSIONS, _SESSIONS.c.user_id == _USERS.c.id)
     .where(_USERS.c.id == bindparam("uid"), _SESSIONS.c.id == bindparam("sid"))
 )
+# What a refresh needs of the session to issue the pair.
+_ADVANCED = (
+    _SESSIONS.c.generation,
+    _SESSIONS.c.created_at,
+    _SESSIONS.c.expires_at,
+    _SESSIONS.c.credential_version,
+)
 # One statement spends the token and checks the session is live and still
 # under the user's credentials, so concurrent uses cannot both win.
 _ROTATE = (
@@ -57,8 +64,27 @@ _ROTATE = (
         .where(_USERS.c.id == _SESSIONS.c.user_id, _USERS.c.is_active.is_(True))
         .scalar_subquery(),
     )
-    .values(generation=_SESSIONS.c.generation + 1, expires_at=bindparam("new_expiry"))
-    .returning(_SESSIONS.c.generation, _SESSIONS.c.created_at, _SESSIONS.c.credential_version)
+    .values(
+        generation=_SESSIONS.c.generation + 1,
+        expires_at=bindparam("new_expiry"),
+        rotated_at=bindparam("now"),
+    )
+    .returning(*_ADVANCED)
+)
+# The token the last rotation spent, presented again soon after it (a second
+# tab refreshing at the same moment, or a retry after a lost answer): the
+# session is still trusted and its current generation is given again.
+_WITHIN_GRACE = select(*_ADVANCED).where(
+    _SESSIONS.c.id == bindparam("sid"),
+    _SESSIONS.c.user_id == bindparam("uid"),
+    _SESSIONS.c.generation == bindparam("gen") + 1,
+    _SESSIONS.c.revoked_at.is_(None),
+    _SESSIONS.c.rotated_at > bindparam("spent_after"),
+    _SESSIONS.c.created_at > bindparam("oldest_login"),
+    _SESSIONS.c.credential_version
+    == select(_USERS.c.credential_version)
+    .where(_USERS.c.id == _SESSIONS.c.user_id, _USERS.c.is_active.is_(True))
+    .scalar_subquery(),
 )
 # A generation older than the session's is a token already spent: whoever
 # holds it, the session can no longer be trusted.
@@ -149,11 +175,13 @@ class SessionStore:
         tokens: TokenCodec,
         refresh_ttl: timedelta,
         max_lifetime: timedelta,
+        reuse_grace: timedelta = timedelta(0),
     ) -> None:
         self.engine = engine
         self.tokens = tokens
         self.refresh_ttl = refresh_ttl
         self.max_lifetime = max_lifetime
+        self.reuse_grace = reuse_grace
 
     def open(self, *, user_id: int, credential_version: int) -> TokenPair | None:
         """Start a login session for the user and give its first token pair, or
@@ -187,28 +215,33 @@ class SessionStore:
         )
 
     def rotate(self, *, refresh_token: str) -> TokenPair:
-        """Spend `refresh_token` and give the next pair; a spent one revokes its session."""
+        """Spend `refresh_token` and give the next pair. A spent one revokes its
+        session, unless it is the one spent last, within the grace window."""
         try:
             claims = self.tokens.decode_refresh(refresh_token)
         except TokenError as exc:
             raise token_rejected(exc, oauth=True) from exc
         now = utcnow()
-        expires_at = now + self.refresh_ttl
-        identity = {"sid": claims.session_id, "uid": claims.user_id}
+        identity = {"sid": claims.session_id, "uid": claims.user_id, "gen": claims.generation}
+        oldest_login = now - self.max_lifetime
         with self.engine.begin() as connection:
             advanced = connection.execute(
                 _ROTATE,
                 {
                     **identity,
-                    "gen": claims.generation,
-                    "oldest_login": now - self.max_lifetime,
-                    "new_expiry": expires_at,
+                    "oldest_login": oldest_login,
+                    "new_expiry": now + self.refresh_ttl,
+                    "now": now,
                 },
             ).one_or_none()
+            if advanced is None and self.reuse_grace:
+                spent_after = now - self.reuse_grace
+                advanced = connection.execute(
+                    _WITHIN_GRACE,
+                    {**identity, "oldest_login": oldest_login, "spent_after": spent_after},
+                ).one_or_none()
             if advanced is None:
-                connection.execute(
-                    _REVOKE_IF_REUSED, {**identity, "gen": claims.generation, "now": now}
-                )
+                connection.execute(_REVOKE_IF_REUSED, {**identity, "now": now})
         if advanced is None:
             raise token_rejected(oauth=True)
         return self._pair(
@@ -216,7 +249,7 @@ class SessionStore:
             session_id=claims.session_id,
             generation=advanced.generation,
             version=advanced.credential_version,
-            expires_at=min(expires_at, advanced.created_at + self.max_lifetime),
+            expires_at=min(advanced.expires_at, advanced.created_at + self.max_lifetime),
         )
 
     def revoke(self, *, refresh_token: str) -> None:

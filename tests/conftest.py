@@ -80,6 +80,8 @@ def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
             "secret_key": os.environ["SECRET_KEY"],
             "secret_key_file": str(tmp_path / ".secret_key"),
             "bcrypt_rounds": 4,
+            # Strict reuse detection unless a test is about the grace window.
+            "refresh_reuse_grace_seconds": 0,
         }
         values.update(overrides)
         return Settings(**values)

@@ -49,6 +49,7 @@ class ServerProcess:
             DATABASE_URL=self.database_url,
             SECRET_KEY=os.environ["SECRET_KEY"],
             BCRYPT_ROUNDS="4",
+            REFRESH_REUSE_GRACE_SECONDS="0",
             ENVIRONMENT="test",
             PYTHONPATH=str(PROJECT_ROOT),
         )
