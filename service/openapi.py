@@ -45,7 +45,6 @@ INTERNAL = Documented(500, ErrorCode.INTERNAL_ERROR, "Internal server error")
 UNAVAILABLE = Documented(
     503, ErrorCode.SERVICE_UNAVAILABLE, "The service is temporarily unavailable"
 )
-
 SIGNED_IN = (NOT_AUTHENTICATED, INVALID_TOKEN, TOKEN_EXPIRED)
 ALWAYS = (INVALID_VALUE, INTERNAL, UNAVAILABLE)
 WITH_BODY = (TOO_LARGE, *ALWAYS)
