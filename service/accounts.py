@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from service import account_tokens
+from service import account_tokens, superusers
 from service.account_tokens import Purpose
 from service.config import Settings
 from service.errors import ApiError, ErrorCode, OAuthError, entry
@@ -194,6 +194,7 @@ def list_users(db: Session, *, skip: int, limit: int) -> list[User]:
 
 
 def delete_user(db: Session, *, user_id: int) -> None:
+    superusers.keep_one_active(db, losing=user_id)
     # The database cascades to the user's sessions.
     db.execute(delete(User).where(User.id == user_id))
     db.commit()
@@ -341,6 +342,9 @@ def _apply(
 ) -> tuple[User, str | None]:
     """One transaction: the new values, the sessions they end, and with
     `verify_ttl` a verification token for the new address."""
+    removed = [name for name in _SUPERUSER_FIELDS if fields.get(name) is False]
+    if removed:
+        superusers.keep_one_active(db, losing=user.id, field=removed[0])
     deactivating = fields.get("is_active") is False and user.is_active
     for name, value in fields.items():
         setattr(user, name, value)

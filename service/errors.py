@@ -28,6 +28,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     EMAIL_TAKEN = "email_taken"
+    LAST_SUPERUSER = "last_superuser"
     REQUEST_TOO_LARGE = "request_too_large"
     RATE_LIMITED = "rate_limited"
     FIELD_REQUIRED = "field_required"

@@ -14,6 +14,7 @@ from service.errors import install_error_handlers
 from service.logging_setup import configure_logging
 from service.mail import Outbox, make_mailer
 from service.messages import AccountMail
+from service.methods import MethodsMiddleware
 from service.middleware import (
     BodySizeLimitMiddleware,
     EnvelopeCORSMiddleware,
@@ -93,6 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.recovery = recovery
 
     install_error_handlers(app)
+    # Innermost: it reads the routes, and CORS answers preflights before it.
+    app.add_middleware(MethodsMiddleware, router=app.router)
     if settings.cors_origins:
         app.add_middleware(
             EnvelopeCORSMiddleware,

@@ -23,6 +23,11 @@ TOKEN_EXPIRED = Documented(401, ErrorCode.TOKEN_EXPIRED, "The token has expired"
 FORBIDDEN = Documented(403, ErrorCode.FORBIDDEN, "Not allowed")
 NOT_FOUND = Documented(404, ErrorCode.NOT_FOUND, "No such user")
 EMAIL_TAKEN = Documented(409, ErrorCode.EMAIL_TAKEN, "An account with this email exists", "email")
+LAST_SUPERUSER = Documented(
+    409,
+    ErrorCode.LAST_SUPERUSER,
+    "The last active superuser cannot be demoted, deactivated or deleted",
+)
 TOO_LARGE = Documented(
     413, ErrorCode.REQUEST_TOO_LARGE, "The request body must be at most 65536 bytes"
 )
@@ -40,7 +45,6 @@ INTERNAL = Documented(500, ErrorCode.INTERNAL_ERROR, "Internal server error")
 UNAVAILABLE = Documented(
     503, ErrorCode.SERVICE_UNAVAILABLE, "The service is temporarily unavailable"
 )
-
 SIGNED_IN = (NOT_AUTHENTICATED, INVALID_TOKEN, TOKEN_EXPIRED)
 ALWAYS = (INVALID_VALUE, INTERNAL, UNAVAILABLE)
 WITH_BODY = (TOO_LARGE, *ALWAYS)

@@ -234,6 +234,8 @@ class Health(BaseModel):
 class HealthDb(BaseModel):
     status: Literal["ok"] = "ok"
     db: Literal["reachable"] = "reachable"
+    # Where login and sign-up attempts are counted; it answered too.
+    throttling_store: Literal["database", "redis", "off"]
 
 
 class ErrorEntry(BaseModel):

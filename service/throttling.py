@@ -39,6 +39,10 @@ from service.config import Settings
 from service.errors import ApiError, ErrorCode
 from service.ratelimit_storage import DatabaseStorage
 
+# The bound on every wait for Redis (connecting, then each command), so an
+# outage gives a prompt 503, as the database's bounds do, instead of a hang.
+REDIS_TIMEOUT_SECONDS = 2
+
 # Redis has no "decrement if it exists": without the check an expired
 # counter would come back as -1 with no expiry.
 _REDIS_GIVE_BACK = """
@@ -199,6 +203,11 @@ class Throttle:
         """Like `spend_verify`, for messages the service sends unasked: no 429, just no mail."""
         return self.limiter.hit(self.verify_per_account, "verify-account", str(user_id))
 
+    @property
+    def store_name(self) -> str:
+        """Where the counters are, as the health answer names it."""
+        return "redis" if isinstance(self.storage, RedisStorage) else "database"
+
     def store_is_up(self) -> bool:
         return bool(self.storage.check())
 
@@ -272,6 +281,10 @@ class NoThrottle(Throttle):
     def may_send_verification(self, user_id: int) -> bool:
         return True
 
+    @property
+    def store_name(self) -> str:
+        return "off"
+
     def store_is_up(self) -> bool:
         return True
 
@@ -283,7 +296,12 @@ def make_throttle(settings: Settings, engine: Engine) -> Throttle:
     storage: Storage
     if settings.redis_url:
         # Wrapped, so an unreachable Redis is one StorageError: a 503, like a database outage.
-        storage = storage_from_string(settings.redis_url, wrap_exceptions=True)
+        storage = storage_from_string(
+            settings.redis_url,
+            wrap_exceptions=True,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_timeout=REDIS_TIMEOUT_SECONDS,
+        )
     else:
         storage = DatabaseStorage(engine)
     return Throttle(

@@ -38,12 +38,12 @@ EXPECTED_ERRORS: dict[tuple[str, str], set[str]] = {
     ("get", "/users"): {"401", "403", "422"} | DATABASE,
     ("get", "/users/me"): {"401"} | DATABASE,
     ("patch", "/users/me"): {"401", "403", "409", "413", "422"} | DATABASE,
-    ("delete", "/users/me"): {"401"} | DATABASE,
+    ("delete", "/users/me"): {"401", "409"} | DATABASE,
     ("post", "/users/me/password"): {"401", "403", "413", "422"} | DATABASE,
     ("get", "/users/{user_id}"): {"401", "403", "404", "422"} | DATABASE,
     ("put", "/users/{user_id}"): {"401", "403", "404", "409", "413", "422"} | DATABASE,
     ("patch", "/users/{user_id}"): {"401", "403", "404", "409", "413", "422"} | DATABASE,
-    ("delete", "/users/{user_id}"): {"401", "403", "404", "422"} | DATABASE,
+    ("delete", "/users/{user_id}"): {"401", "403", "404", "409", "422"} | DATABASE,
     ("get", "/health/db"): {"503"},
 }
 
@@ -138,6 +138,23 @@ def test_route_declares_its_error_responses(
     declared = set(error_responses(document["paths"][path][method]))
 
     assert EXPECTED_ERRORS[(method, path)] <= declared
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("put", "/users/{user_id}"),
+        ("patch", "/users/{user_id}"),
+        ("delete", "/users/{user_id}"),
+        ("delete", "/users/me"),
+    ],
+)
+def test_routes_that_can_remove_a_superuser_document_last_superuser(
+    document: dict[str, Any], method: str, path: str
+) -> None:
+    conflict = document["paths"][path][method]["responses"]["409"]
+
+    assert "last_superuser" in conflict["content"]["application/json"]["examples"]
 
 
 def test_every_declared_error_uses_the_envelope(document: dict[str, Any]) -> None:

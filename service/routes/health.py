@@ -1,12 +1,18 @@
-"""Liveness and database reachability, for the platform's health checks."""
+"""Liveness, and reachability of what requests need: the database and the
+throttling store, for the platform's health checks."""
+
+import logging
 
 from fastapi import APIRouter
 
-from service.deps import DatabaseDep
+from service.deps import DatabaseDep, ThrottleDep
+from service.errors import ApiError, ErrorCode
 from service.openapi import INTERNAL, UNAVAILABLE, error_responses
 from service.schemas import Health, HealthDb
 
+logger = logging.getLogger("service.health")
 router = APIRouter(prefix="/health", tags=["health"])
+_STORE_LABELS = {"redis": "Redis", "database": "the database"}
 
 
 @router.get("", summary="The process is up", response_model=Health)
@@ -16,11 +22,21 @@ async def health() -> Health:
 
 @router.get(
     "/db",
-    summary="The database answers",
+    summary="The database and the throttling store answer",
     response_model=HealthDb,
     responses=error_responses(INTERNAL, UNAVAILABLE),
 )
-def health_db(database: DatabaseDep) -> HealthDb:
-    # A failure raises OperationalError, which the error handlers answer with 503.
+def health_db(database: DatabaseDep, throttle: ThrottleDep) -> HealthDb:
+    # A database failure raises OperationalError, which the error handlers answer with 503.
     database.ping()
-    return HealthDb()
+    # Logins fail closed without the store, so "ok" without it would be a lie.
+    if not throttle.store_is_up():
+        label = _STORE_LABELS.get(throttle.store_name, throttle.store_name)
+        logger.warning("throttling store unavailable: %s does not answer", label)
+        raise ApiError(
+            503,
+            ErrorCode.SERVICE_UNAVAILABLE,
+            f"The throttling store ({label}) does not answer",
+            headers={"Retry-After": "5"},
+        )
+    return HealthDb(throttling_store=throttle.store_name)

@@ -27,6 +27,7 @@ from service.openapi import (
     FORBIDDEN,
     INVALID_CURRENT_PASSWORD,
     INVALID_EMAIL,
+    LAST_SUPERUSER,
     NOT_FOUND,
     RATE_LIMITED,
     SIGNED_IN,
@@ -123,7 +124,7 @@ async def update_me(
     "/me",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete the signed-in user",
-    responses=error_responses(*SIGNED_IN, *ALWAYS),
+    responses=error_responses(*SIGNED_IN, LAST_SUPERUSER, *ALWAYS),
 )
 def delete_me(user: CurrentUser, db: DbSession) -> None:
     accounts.delete_user(db, user_id=user.id)
@@ -222,7 +223,7 @@ for _method in ("PUT", "PATCH"):
         name=f"update_user_{_method.lower()}",
         summary="Change a user (itself, or anyone for superusers); fields absent stay as they are",
         response_model=UserPublic,
-        responses=error_responses(*_UPDATE_ERRORS, NOT_FOUND),
+        responses=error_responses(*_UPDATE_ERRORS, NOT_FOUND, LAST_SUPERUSER),
     )
 
 
@@ -230,7 +231,7 @@ for _method in ("PUT", "PATCH"):
     "/{user_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a user (itself, or anyone for superusers)",
-    responses=error_responses(*SIGNED_IN, FORBIDDEN, NOT_FOUND, *ALWAYS),
+    responses=error_responses(*SIGNED_IN, FORBIDDEN, NOT_FOUND, LAST_SUPERUSER, *ALWAYS),
 )
 def delete_user(user: TargetUser, db: DbSession) -> None:
     accounts.delete_user(db, user_id=user.id)
