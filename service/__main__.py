@@ -7,6 +7,7 @@ import sys
 
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from service.config import Settings, get_settings
 
@@ -94,14 +95,21 @@ def _serve(settings: Settings) -> int:
 
 def _create_superuser(settings: Settings, *, email: str, full_name: str | None) -> int:
     from service.database import Database
+    from service.emails import InvalidEmailError, normalize_email
     from service.models import User
     from service.schemas import UserCreate
     from service.security import PasswordHasher
 
+    try:
+        # The form sign-up stores, so an existing account is found in any of its spellings.
+        email = normalize_email(email)
+    except InvalidEmailError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     database = Database(settings)
     try:
         with database.sessions() as db:
-            user = db.scalar(select(User).where(User.email == email.strip().lower()))
+            user = db.scalar(select(User).where(User.email == email))
             if user is None:
                 password = os.environ.get("SUPERUSER_PASSWORD") or getpass.getpass("Password: ")
                 try:
@@ -124,7 +132,12 @@ def _create_superuser(settings: Settings, *, email: str, full_name: str | None) 
             user.is_active = True
             # The operator vouches for the address; a superuser need not wait for a link.
             user.is_verified = True
-            db.commit()
+            try:
+                db.commit()
+            except IntegrityError:
+                # Someone signed up with this address since it was looked up.
+                print(f"error: {email} was just taken; run the command again", file=sys.stderr)
+                return 1
             email = user.email
     finally:
         database.dispose()

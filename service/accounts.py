@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from service import account_tokens, superusers
 from service.account_tokens import Purpose
 from service.config import Settings
+from service.emails import lookup_form
 from service.errors import ApiError, ErrorCode, OAuthError, entry
 from service.messages import AccountMail, Requester
 from service.models import MAX_ID, User
@@ -116,7 +117,8 @@ async def authenticate(
     With REQUIRE_VERIFIED_EMAIL, right credentials of an unverified address
     give 401 email_not_verified, and a new link is mailed (throttled).
     """
-    email = email.strip().lower()
+    # As sign-up stored it, so the very string someone signed up with logs them in.
+    email = lookup_form(email)
     user, attempt = await _in_thread(_find_unless_throttled, db, throttle, email, address)
     matches, new_hash = await hasher.verify(password, user.hashed_password if user else None)
     if user is None or not matches or not user.is_active:

@@ -3,7 +3,6 @@
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -19,12 +18,11 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from service.config import serving_settings
+from service.emails import InvalidEmailError, normalize_email
 from service.models import EMAIL_MAX_LENGTH, FULL_NAME_MAX_LENGTH
 from service.passwords import password_problems
 from service.text import has_control_characters
 
-# Longer than any address could be; checked before the costlier validation.
-_EMAIL_INPUT_LIMIT = 320
 # Passwords are refused past 72 bytes anyway; this bounds the work spent on input.
 PASSWORD_INPUT_LIMIT = 1024
 
@@ -59,19 +57,14 @@ def _printable_text(value: str | None) -> str | None:
 def _normalize_email(value: object) -> str:
     if not isinstance(value, str) or not is_encodable(value):
         raise PydanticCustomError("invalid_email", "Must be an email address")
-    candidate = value.strip()
-    if len(candidate) > _EMAIL_INPUT_LIMIT:
-        raise PydanticCustomError("invalid_email", "The email address is too long")
     try:
-        address = validate_email(candidate, check_deliverability=False)
-    except EmailNotValidError as exc:
+        return normalize_email(value)
+    except InvalidEmailError as exc:
+        if exc.reason is None:
+            raise PydanticCustomError("invalid_email", exc.message) from exc
         raise PydanticCustomError(
-            "invalid_email", "Not a valid email address: {reason}", {"reason": str(exc)}
+            "invalid_email", exc.message + ": {reason}", {"reason": exc.reason}
         ) from exc
-    normalized = address.normalized.lower()
-    if len(normalized) > EMAIL_MAX_LENGTH:
-        raise PydanticCustomError("invalid_email", "The email address is too long")
-    return normalized
 
 
 EmailAddress = Annotated[
