@@ -4,6 +4,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import psycopg2
@@ -14,6 +15,7 @@ from sqlalchemy import create_engine, func, select
 from service.database import migrate
 from service.models import User
 from tests.helpers import STRONG_PASSWORD, Account, assert_error, login, me, signup
+from tests.servers import ServerProcess
 from tests.tcp_proxy import TcpProxy
 
 CLOSED_PORT_DATABASE = "postgresql+psycopg2://postgres@127.0.0.1:1/x"
@@ -363,3 +365,39 @@ def test_overlapping_requests_while_the_database_flaps_are_never_500(
     for response in answers:
         if response.status_code == 503:
             assert_error(response, 503, "service_unavailable", None)
+
+
+def test_server_under_load_while_the_database_flaps_never_answers_500(
+    proxied_url: str, proxy: TcpProxy, tmp_path: Path
+) -> None:
+    env = {name.upper(): value for name, value in ROOMY_LIMITS.items()}
+    server = ServerProcess(database_url=proxied_url, workdir=tmp_path, env=env)
+    server.start()
+    try:
+        with server.client() as client:
+            assert signup(client).status_code == 201
+            tokens = login(client, "ada@example.com", STRONG_PASSWORD)
+            requests: list[Request] = [
+                lambda c: signup(c, email=f"u{uuid.uuid4().hex[:8]}@example.com"),
+                _login,
+                lambda c: me(c, tokens["access_token"]),
+            ]
+
+            def keep_asking(worker: int) -> list[httpx.Response]:
+                return [
+                    requests[(worker + round_) % len(requests)](client) for round_ in range(ROUNDS)
+                ]
+
+            with ThreadPoolExecutor(max_workers=9) as workers:
+                running = [workers.submit(keep_asking, worker) for worker in range(9)]
+                for _ in range(FLAPS):
+                    time.sleep(0.1)
+                    proxy.switch_off()
+                    time.sleep(0.05)
+                    proxy.switch_on()
+                answers = [response for future in running for response in future.result()]
+    finally:
+        server.stop()
+
+    assert {response.status_code for response in answers} <= ALLOWED_DURING_AN_OUTAGE
+    assert "Traceback" not in server.log()
