@@ -8,7 +8,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, exc, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, exc, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -23,7 +23,12 @@ CONNECT_TIMEOUT_SECONDS = 5
 STATEMENT_TIMEOUT_MS = 10_000
 _POSTGRES_CONNECT_ARGS = {
     "connect_timeout": CONNECT_TIMEOUT_SECONDS,
-    "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+    # Transactions are READ COMMITTED whatever the server's default: set once
+    # when connecting, so a session never has to ask for it (see Database).
+    "options": (
+        f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
+        " -c default_transaction_isolation=read\\ committed"
+    ),
     "keepalives": 1,
     "keepalives_idle": 10,
     "keepalives_interval": 5,
@@ -69,7 +74,7 @@ def make_engine(settings: Settings) -> Engine:
     )
     event.listen(engine, "connect", _mark_used)
     event.listen(engine, "checkin", _mark_used)
-    event.listen(engine, "checkout", _ping_if_idle)
+    event.listen(engine, "checkout", _ready_for_checkout)
     return engine
 
 
@@ -77,7 +82,23 @@ def _mark_used(_dbapi_connection: Any, record: Any) -> None:
     record.info["last_used"] = time.monotonic()
 
 
-def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+def _ready_for_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Every checkout starts in autocommit, pinged first if it sat idle.
+
+    A connection a session took out of autocommit is put back here rather than
+    at check-in, where SQLAlchemy lets a driver error escape and loses the
+    connection. Here a failure makes the pool retry with a fresh connection.
+    """
+    try:
+        if not dbapi_connection.autocommit:
+            # A flag of the driver's: no round trip.
+            dbapi_connection.autocommit = True
+    except Exception as error:
+        raise exc.DisconnectionError from error
+    _ping_if_idle(dbapi_connection, record)
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any) -> None:
     """`pool_pre_ping`, for connections that sat idle long enough to have gone stale.
 
     A connection that died while busy fails its statement instead: that
@@ -95,6 +116,33 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         # A dead connection may fail to close its cursor too.
         with contextlib.suppress(Exception):
             cursor.close()
+
+
+def _leave_autocommit(connection: Connection) -> None:
+    """`engine_connect` of `Database.transactional` on PostgreSQL: its statements
+    run in transactions, READ COMMITTED by the connection's own default.
+
+    Not `execution_options(isolation_level=...)`: on a reused connection that
+    sends a SET from where SQLAlchemy does not wrap driver errors, so a
+    database gone at that moment escaped as a raw psycopg2 error, a 500.
+    """
+    dbapi_error = connection.dialect.loaded_dbapi.Error
+    try:
+        connection.connection.dbapi_connection.autocommit = False
+    except dbapi_error as error:
+        # As SQLAlchemy does around a statement: discard the broken connection
+        # and raise its wrapped error (OperationalError, InterfaceError...).
+        connection.invalidate(error)
+        connection.close()
+        raise exc.DBAPIError.instance(
+            None,
+            None,
+            error,
+            dbapi_error,
+            hide_parameters=True,
+            connection_invalidated=True,
+            dialect=connection.dialect,
+        ) from error
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -122,11 +170,11 @@ class Database:
 
     def __init__(self, settings: Settings) -> None:
         self.engine = make_engine(settings)
-        self.transactional = (
-            self.engine
-            if settings.is_sqlite
-            else self.engine.execution_options(isolation_level="READ COMMITTED")
-        )
+        self.transactional = self.engine
+        if not settings.is_sqlite:
+            # A copy sharing the pool, with a listener of its own.
+            self.transactional = self.engine.execution_options()
+            event.listen(self.transactional, "engine_connect", _leave_autocommit)
         # Loaded objects stay usable after commit: routes answer with them
         # without reloading, and no connection is held just to read them.
         self.sessions = sessionmaker(self.transactional, expire_on_commit=False)

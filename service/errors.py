@@ -1,19 +1,35 @@
 """The error vocabulary and the one envelope every 4xx and 5xx is sent in."""
 
 import logging
+import sqlite3
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Any
 
+import psycopg2
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from limits.errors import StorageError
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy import exc as sqlalchemy_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger("service.errors")
+
+# Every way the database (or Redis) can be out of reach: a 503, never a 500.
+# SQLAlchemy's wrapped errors first; then, as a safety net, the drivers' own
+# classes, for a driver call SQLAlchemy did not wrap. Not IntegrityError,
+# ProgrammingError and the like: those are bugs, and stay 500s.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    sqlalchemy_errors.OperationalError,
+    sqlalchemy_errors.InterfaceError,
+    sqlalchemy_errors.DisconnectionError,
+    sqlalchemy_errors.TimeoutError,
+    psycopg2.OperationalError,
+    psycopg2.InterfaceError,
+    sqlite3.OperationalError,
+    StorageError,
+)
 
 
 class ErrorCode(StrEnum):
@@ -228,7 +244,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(OperationalError, _database_unavailable)
-    app.add_exception_handler(PoolTimeoutError, _database_unavailable)
-    app.add_exception_handler(StorageError, _database_unavailable)
+    for error_class in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(error_class, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -3,6 +3,8 @@
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import psycopg2
@@ -13,6 +15,7 @@ from sqlalchemy import create_engine, func, select
 from service.database import migrate
 from service.models import User
 from tests.helpers import STRONG_PASSWORD, Account, assert_error, login, me, signup
+from tests.servers import ServerProcess
 from tests.tcp_proxy import TcpProxy
 
 CLOSED_PORT_DATABASE = "postgresql+psycopg2://postgres@127.0.0.1:1/x"
@@ -159,11 +162,8 @@ def proxy() -> Iterator[TcpProxy]:
 
 
 @pytest.fixture
-def proxied(
-    throwaway_postgres: str, proxy: TcpProxy, make_client: Callable[..., TestClient]
-) -> Iterator[TestClient]:
-    url = f"postgresql+psycopg2://postgres@127.0.0.1:{proxy.port}/{throwaway_postgres}"
-    yield make_client(database_url=url)
+def proxied_url(throwaway_postgres: str, proxy: TcpProxy) -> Iterator[str]:
+    yield f"postgresql+psycopg2://postgres@127.0.0.1:{proxy.port}/{throwaway_postgres}"
     # The module's database is shared by its tests: leave it empty for the next.
     direct = create_engine(
         f"postgresql+psycopg2://postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/{throwaway_postgres}"
@@ -171,6 +171,11 @@ def proxied(
     with direct.begin() as connection:
         connection.exec_driver_sql("TRUNCATE users, refresh_sessions, rate_limits CASCADE")
     direct.dispose()
+
+
+@pytest.fixture
+def proxied(proxied_url: str, make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client(database_url=proxied_url)
 
 
 def _count_users(database: str) -> int:
@@ -257,3 +262,142 @@ def test_refresh_token_issued_before_the_outage_works_after_it(
     response = proxied.post("/refresh", json={"refresh_token": tokens["refresh_token"]})
 
     assert response.status_code == 200, response.text
+
+
+# A database that goes away while a request is under way: between its first
+# statement (the throttle's, on the autocommit engine) and its ORM session,
+# whose connection is then switched to transactions; and under overlapping load.
+
+ALLOWED_DURING_AN_OUTAGE = {200, 201, 409, 503}
+FLAPS = 8
+ROUNDS = 30
+# Limits no burst of this test reaches, so every request goes on to the database.
+ROOMY_LIMITS = {
+    "signup_limit_per_address": "100000/hour",
+    "login_limit_per_account_address": "100000/minute",
+    "login_limit_per_account": "100000/minute",
+    "login_limit_per_address": "100000/hour",
+}
+
+
+def _cut_after(proxy: TcpProxy, spend: Callable[..., object]) -> Callable[..., object]:
+    """`spend`, after which the database is gone: the rest of the request finds it down."""
+
+    def spend_then_cut(*args: object) -> object:
+        result = spend(*args)
+        proxy.switch_off()
+        return result
+
+    return spend_then_cut
+
+
+def test_sign_up_is_503_when_the_database_goes_away_before_its_session(
+    proxied: TestClient, proxy: TcpProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A connection used once by a session is the kind that is set up again on reuse.
+    assert signup(proxied).status_code == 201
+    throttle = proxied.app.state.throttle
+    monkeypatch.setattr(throttle, "spend_signup", _cut_after(proxy, throttle.spend_signup))
+
+    response = _signup(proxied)
+
+    assert_error(response, 503, "service_unavailable", None)
+
+
+def test_login_is_503_when_the_database_goes_away_before_its_session(
+    proxied: TestClient, proxy: TcpProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert signup(proxied).status_code == 201
+    throttle = proxied.app.state.throttle
+    monkeypatch.setattr(throttle, "start_login", _cut_after(proxy, throttle.start_login))
+
+    response = _login(proxied)
+
+    assert_error(response, 503, "service_unavailable", None)
+
+
+def test_database_going_away_before_a_session_is_logged_without_a_traceback(
+    proxied: TestClient,
+    proxy: TcpProxy,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert signup(proxied).status_code == 201
+    throttle = proxied.app.state.throttle
+    monkeypatch.setattr(throttle, "spend_signup", _cut_after(proxy, throttle.spend_signup))
+
+    _signup(proxied)
+
+    unavailable = [r for r in caplog.records if "database unavailable" in r.getMessage()]
+    assert len(unavailable) == 1
+    assert not any(record.exc_info for record in caplog.records)
+
+
+def test_overlapping_requests_while_the_database_flaps_are_never_500(
+    proxied_url: str, proxy: TcpProxy, make_client: Callable[..., TestClient]
+) -> None:
+    proxied = make_client(database_url=proxied_url, **ROOMY_LIMITS)
+    assert signup(proxied).status_code == 201
+    tokens = login(proxied, "ada@example.com", STRONG_PASSWORD)
+    requests: list[Request] = [
+        lambda c: signup(c, email=f"u{uuid.uuid4().hex[:8]}@example.com"),
+        _login,
+        lambda c: me(c, tokens["access_token"]),
+    ]
+
+    def keep_asking(worker: int) -> list[httpx.Response]:
+        answers = []
+        for round_ in range(ROUNDS):
+            answers.append(requests[(worker + round_) % len(requests)](proxied))
+        return answers
+
+    with ThreadPoolExecutor(max_workers=9) as workers:
+        running = [workers.submit(keep_asking, worker) for worker in range(9)]
+        # A database that crashes and restarts a few times under load, as in the incident.
+        for _ in range(FLAPS):
+            time.sleep(0.1)
+            proxy.switch_off()
+            time.sleep(0.05)
+            proxy.switch_on()
+        answers = [response for future in running for response in future.result()]
+
+    assert {response.status_code for response in answers} <= ALLOWED_DURING_AN_OUTAGE
+    for response in answers:
+        if response.status_code == 503:
+            assert_error(response, 503, "service_unavailable", None)
+
+
+def test_server_under_load_while_the_database_flaps_never_answers_500(
+    proxied_url: str, proxy: TcpProxy, tmp_path: Path
+) -> None:
+    env = {name.upper(): value for name, value in ROOMY_LIMITS.items()}
+    server = ServerProcess(database_url=proxied_url, workdir=tmp_path, env=env)
+    server.start()
+    try:
+        with server.client() as client:
+            assert signup(client).status_code == 201
+            tokens = login(client, "ada@example.com", STRONG_PASSWORD)
+            requests: list[Request] = [
+                lambda c: signup(c, email=f"u{uuid.uuid4().hex[:8]}@example.com"),
+                _login,
+                lambda c: me(c, tokens["access_token"]),
+            ]
+
+            def keep_asking(worker: int) -> list[httpx.Response]:
+                return [
+                    requests[(worker + round_) % len(requests)](client) for round_ in range(ROUNDS)
+                ]
+
+            with ThreadPoolExecutor(max_workers=9) as workers:
+                running = [workers.submit(keep_asking, worker) for worker in range(9)]
+                for _ in range(FLAPS):
+                    time.sleep(0.1)
+                    proxy.switch_off()
+                    time.sleep(0.05)
+                    proxy.switch_on()
+                answers = [response for future in running for response in future.result()]
+    finally:
+        server.stop()
+
+    assert {response.status_code for response in answers} <= ALLOWED_DURING_AN_OUTAGE
+    assert "Traceback" not in server.log()
