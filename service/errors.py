@@ -216,8 +216,11 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     # Only the driver's first line: SQLAlchemy's own message carries the
     # statement's parameters, which may be password hashes.
     reason = getattr(exc, "orig", None) or exc
+    # Redis holds only the throttling counters: name what is down.
+    what = "throttling store" if isinstance(exc, StorageError) else "database"
     logger.warning(
-        "database unavailable request_id=%s: %s: %s",
+        "%s unavailable request_id=%s: %s: %s",
+        what,
         request.scope.get("state", {}).get("request_id"),
         type(reason).__name__,
         str(reason).strip().splitlines()[0][:200] if str(reason).strip() else "",

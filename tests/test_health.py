@@ -135,3 +135,16 @@ def test_routes_needing_the_database_are_503_when_it_does_not_answer(
     assert response.status_code == 503
     assert response.json()["errors"][0]["code"] == "service_unavailable"
     assert "psycopg2" not in response.text
+
+
+def test_a_login_refused_while_redis_is_down_logs_the_throttling_store_not_the_database(
+    make_client: Callable[..., TestClient], closed_redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    down = make_client(redis_url=closed_redis_url)
+
+    with caplog.at_level(logging.WARNING):
+        down.post("/login", data={"username": "ada@example.com", "password": "x" * 10})
+
+    logged = [record.getMessage() for record in caplog.records]
+    assert any("throttling store unavailable" in message for message in logged), logged
+    assert not any("database unavailable" in message for message in logged), logged
