@@ -98,15 +98,13 @@ _REVOKE_IF_REUSED = (
     )
     .values(revoked_at=bindparam("now"))
 )
-_REVOKE = (
-    update(_SESSIONS)
-    .where(
-        _SESSIONS.c.id == bindparam("sid"),
-        _SESSIONS.c.user_id == bindparam("uid"),
-        _SESSIONS.c.revoked_at.is_(None),
-    )
-    .values(revoked_at=bindparam("now"))
+# The session a token names, if it is the user's and not revoked.
+_THIS_LIVE_SESSION = (
+    _SESSIONS.c.id == bindparam("sid"),
+    _SESSIONS.c.user_id == bindparam("uid"),
+    _SESSIONS.c.revoked_at.is_(None),
 )
+_REVOKE = update(_SESSIONS).where(*_THIS_LIVE_SESSION).values(revoked_at=bindparam("now"))
 # A login opens its session only if the credentials it checked are still the
 # user's: a password change, reset, deactivation or deletion that commits
 # while the hash is being checked leaves nothing to insert.
@@ -128,11 +126,7 @@ _OPEN = insert(_SESSIONS).from_select(
 # The session a password change is made from stays signed in, under the new version.
 _MOVE_TO_CURRENT_VERSION = (
     update(_SESSIONS)
-    .where(
-        _SESSIONS.c.id == bindparam("sid"),
-        _SESSIONS.c.user_id == bindparam("uid"),
-        _SESSIONS.c.revoked_at.is_(None),
-    )
+    .where(*_THIS_LIVE_SESSION)
     .values(
         credential_version=select(_USERS.c.credential_version)
         .where(_USERS.c.id == bindparam("uid"))
