@@ -31,9 +31,21 @@ _USERS = User.__table__
 # The hot paths' statements are built once: building a Core statement (and
 # its cache key) costs more than running it. Parameter names must differ
 # from column names in UPDATEs.
+# Named here, not taken from the API schema: a new API field must never
+# change (or break) the SQL; a test keeps the two in step.
+PRINCIPAL_USER_COLUMNS = (
+    _USERS.c.id,
+    _USERS.c.email,
+    _USERS.c.full_name,
+    _USERS.c.is_active,
+    _USERS.c.is_superuser,
+    _USERS.c.is_verified,
+    _USERS.c.created_at,
+    _USERS.c.updated_at,
+)
 _READ_PRINCIPAL = (
     select(
-        *(_USERS.c[name] for name in UserPublic.model_fields),
+        *PRINCIPAL_USER_COLUMNS,
         _USERS.c.credential_version,
         _SESSIONS.c.revoked_at,
     )

@@ -10,6 +10,8 @@ from sqlalchemy import Engine, delete
 
 from service.config import Settings
 from service.models import RefreshSession, User
+from service.schemas import UserPublic
+from service.sessions import PRINCIPAL_USER_COLUMNS
 from tests.helpers import (
     ACCESS_TOKEN_SECONDS,
     Account,
@@ -224,3 +226,7 @@ def test_token_from_an_app_with_the_same_secret_is_accepted(
     other_app = make_client()
 
     assert me(other_app, user.access_token).status_code == 200
+
+
+def test_the_principal_query_reads_every_field_of_the_public_user() -> None:
+    assert [column.name for column in PRINCIPAL_USER_COLUMNS] == list(UserPublic.model_fields)
