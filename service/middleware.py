@@ -1,4 +1,5 @@
-"""ASGI middleware: request ids, the body size limit, the last-resort 500."""
+"""ASGI middleware: request ids and settings, the body size limit, the last-resort
+500, security headers, and CORS answered in the error envelope."""
 
 import logging
 import re

@@ -12,7 +12,7 @@ Logins are counted three ways:
   someone guessing at one account from one place is slowed at once, and the
   owner who mistyped waits only that window;
 - per account from anywhere, with a window of a few minutes: it bounds a
-  distributed attacker's guesses (about 100 an hour by default) yet blocks
+  distributed attacker's guesses (8 per 5 minutes by default) yet blocks
   the owner on a new address for one window at most, and never on an address
   the account logged in from in the last `known_address_days`;
 - per client address over all accounts, against credential stuffing; an IPv6
