@@ -16,14 +16,14 @@ from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from service.config import get_settings
+from service.config import load_settings
 from service.database import make_engine
 
 ONE_ROW = text("SELECT id FROM users WHERE id = :id")
 
 
 def create_app() -> FastAPI:
-    settings = get_settings()
+    settings = load_settings()
     engine = make_engine(settings)
     sessions = sessionmaker(engine)
 

@@ -5,7 +5,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from service.config import get_settings, normalize_database_url
+from service.config import load_settings, normalize_database_url
 from service.models import Base
 
 config = context.config
@@ -16,7 +16,7 @@ target_metadata = Base.metadata
 
 
 def database_url() -> str:
-    url = config.attributes.get("database_url") or get_settings().database_url
+    url = config.attributes.get("database_url") or load_settings().database_url
     return normalize_database_url(url)
 
 

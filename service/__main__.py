@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from service.config import Settings, get_settings
+from service.config import Settings, load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     superuser.add_argument("--full-name", default=None)
     args = parser.parse_args(argv)
 
-    settings = get_settings()
+    settings = load_settings()
     if args.command == "migrate":
         return _migrate(settings)
     if args.command == "prune":

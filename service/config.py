@@ -12,7 +12,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service.client_address import parse_networks
-from service.mail import SmtpConfig
+from service.smtp_url import SmtpConfig
 
 MIN_SECRET_BYTES = 32
 MAX_PROXY_HOPS = 16
@@ -176,11 +176,6 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def sqlalchemy_url(self) -> str:
-        """DATABASE_URL as SQLAlchemy takes it (the validator has fixed the scheme)."""
-        return self.database_url
-
-    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
@@ -239,7 +234,7 @@ def _load_or_create_key(path: Path) -> str:
 
 
 @lru_cache
-def get_settings() -> Settings:
+def load_settings() -> Settings:
     """The settings of this process; a bad configuration stops it with one line."""
     try:
         return Settings()
@@ -262,7 +257,7 @@ _serving: ContextVar[Settings | None] = ContextVar("serving_settings", default=N
 
 
 def serving_settings() -> Settings:
-    return _serving.get() or get_settings()
+    return _serving.get() or load_settings()
 
 
 def serve_with(settings: Settings) -> object:

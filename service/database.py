@@ -2,14 +2,13 @@
 
 import contextlib
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, exc, make_url, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from service.config import Settings
@@ -178,10 +177,6 @@ class Database:
         # Loaded objects stay usable after commit: routes answer with them
         # without reloading, and no connection is held just to read them.
         self.sessions = sessionmaker(self.transactional, expire_on_commit=False)
-
-    def session(self) -> Iterator[Session]:
-        with self.sessions() as session:
-            yield session
 
     def ping(self) -> None:
         """Raise OperationalError unless the database answers."""

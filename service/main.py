@@ -8,7 +8,7 @@ from anyio import to_thread
 from fastapi import FastAPI
 
 from service.client_address import ClientAddress, ClientAddressMiddleware, parse_networks
-from service.config import Settings, get_settings
+from service.config import Settings, load_settings
 from service.database import Database
 from service.errors import install_error_handlers
 from service.logging_setup import configure_logging
@@ -38,7 +38,7 @@ Every error answers `{"errors": [{"code", "message", "field"}]}`.
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+    settings = settings or load_settings()
     configure_logging(level=settings.log_level, log_format=settings.log_format)
     database = Database(settings)
     hasher = PasswordHasher(rounds=settings.bcrypt_rounds, threads=settings.hash_threads)

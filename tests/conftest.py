@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, inspect, text, update
 
-from service.config import Settings
+from service.config import Settings, normalize_database_url
 from service.database import migrate
 from service.main import create_app
 from service.models import User
@@ -24,7 +24,6 @@ from tests.helpers import (
     STRONG_PASSWORD,
     Account,
     register,
-    sqlalchemy_url,
 )
 from tests.mailserver import Inbox, MailServer
 
@@ -42,7 +41,8 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="session")
 def db_engine(database_url: str) -> Iterator[Engine]:
-    engine = create_engine(sqlalchemy_url(database_url))
+    # The service's own rule, so Heroku-style URLs work here too.
+    engine = create_engine(normalize_database_url(database_url))
     yield engine
     engine.dispose()
 

@@ -34,14 +34,6 @@ class Account:
         return auth_headers(self.access_token)
 
 
-def sqlalchemy_url(url: str) -> str:
-    """The tests' own engine accepts the same Heroku-style URLs the service does."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg2://" + url.removeprefix(prefix)
-    return url
-
-
 def auth_headers(access_token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {access_token}"}
 

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import Engine, update
 
-from service.config import Settings, get_settings
+from service.config import Settings, load_settings
 from service.main import create_app
 from service.models import RefreshSession
 from tests.helpers import (
@@ -96,7 +96,7 @@ def test_settings_read_a_dot_env_file(clean_environment: Path) -> None:
 def test_heroku_postgres_url_is_rewritten_for_sqlalchemy() -> None:
     settings = Settings(database_url="postgres://u:p@db.example.com:5432/accounts")
 
-    assert settings.sqlalchemy_url == "postgresql+psycopg2://u:p@db.example.com:5432/accounts"
+    assert settings.database_url == "postgresql+psycopg2://u:p@db.example.com:5432/accounts"
 
 
 @pytest.mark.usefixtures("clean_environment")
@@ -105,7 +105,7 @@ def test_heroku_postgres_url_from_the_environment_is_rewritten(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db.example.com/accounts")
 
-    assert Settings().sqlalchemy_url == "postgresql+psycopg2://u:p@db.example.com/accounts"
+    assert Settings().database_url == "postgresql+psycopg2://u:p@db.example.com/accounts"
 
 
 @pytest.mark.usefixtures("clean_environment")
@@ -113,7 +113,7 @@ def test_heroku_postgres_url_from_the_environment_is_rewritten(
     "url", ["sqlite:///./accounts.db", "postgresql+psycopg2://u:p@db.example.com/accounts"]
 )
 def test_other_database_urls_are_kept(url: str) -> None:
-    assert Settings(database_url=url).sqlalchemy_url == url
+    assert Settings(database_url=url).database_url == url
 
 
 @pytest.mark.usefixtures("clean_environment")
@@ -214,7 +214,7 @@ def test_explicit_secret_key_is_the_signing_key_and_writes_no_file(tmp_path: Pat
 
 
 def test_get_settings_is_cached() -> None:
-    assert get_settings() is get_settings()
+    assert load_settings() is load_settings()
 
 
 def test_bcrypt_rounds_sets_the_hash_cost(
