@@ -279,13 +279,7 @@ async def change_password(
 
 
 def sign_out_everywhere(db: Session, *, store: SessionStore, user_id: int) -> None:
-    db.execute(
-        update(User)
-        .where(User.id == user_id)
-        .values(credential_version=User.credential_version + 1)
-        .execution_options(synchronize_session=False)
-    )
-    store.revoke_all(db, user_id=user_id)
+    store.end_credentials(db, user_id=user_id)
     db.commit()
 
 
@@ -355,8 +349,7 @@ def _apply(
         user.is_verified = False
         account_tokens.discard(db, user_id=user.id)
     if new_hash is not None or deactivating:
-        user.credential_version = User.credential_version + 1
-        store.revoke_all(db, user_id=user.id, keep=None if deactivating else keep_session)
+        store.end_credentials(db, user_id=user.id, keep=None if deactivating else keep_session)
     if new_hash is not None:
         user.hashed_password = new_hash
     token = None

@@ -140,7 +140,6 @@ class Recovery:
                 .where(account_tokens.still_bound(redeemed))
                 .values(
                     hashed_password=new_hash,
-                    credential_version=_USERS.c.credential_version + 1,
                     # The link reached this address: its owner holds it.
                     is_verified=True,
                 )
@@ -148,7 +147,7 @@ class Recovery:
             if changed != 1:
                 db.rollback()
                 raise invalid_token()
-            self.store.revoke_all(db, user_id=redeemed.user_id)
+            self.store.end_credentials(db, user_id=redeemed.user_id)
             account_tokens.discard(db, user_id=redeemed.user_id, purpose=Purpose.PASSWORD_RESET)
             db.commit()
         return redeemed.email

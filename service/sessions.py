@@ -171,7 +171,7 @@ def token_rejected(exc: TokenError | None = None, *, oauth: bool = False) -> Api
 
 
 class SessionStore:
-    """Login sessions in the database. Each public method but `revoke_all` is
+    """Login sessions in the database. Each public method but `end_credentials` is
     one statement on the autocommit engine (see Database)."""
 
     def __init__(
@@ -271,18 +271,26 @@ class SessionStore:
             )
 
     @staticmethod
-    def revoke_all(db: Session, *, user_id: int, keep: str | None = None) -> None:
-        """End every session of the user but `keep`, in the caller's transaction,
-        after the caller's change of the user's credential version: `keep`
-        moves to the new version."""
+    def end_credentials(db: Session, *, user_id: int, keep: str | None = None) -> None:
+        """Everything the user's present credentials opened stops working: the
+        credential version moves on (so every access token fails) and every
+        session but `keep` is revoked; `keep` moves to the new version. In the
+        caller's transaction. The one way a password change, a reset, a
+        deactivation or a sign-out everywhere ends credentials."""
+        db.execute(
+            update(_USERS)
+            .where(_USERS.c.id == user_id)
+            .values(credential_version=_USERS.c.credential_version + 1)
+        )
+        # Pending ORM changes first: they may be the reason for this.
         db.flush()
-        statement = update(RefreshSession).where(
-            RefreshSession.user_id == user_id, RefreshSession.revoked_at.is_(None)
+        revoke = update(_SESSIONS).where(
+            _SESSIONS.c.user_id == user_id, _SESSIONS.c.revoked_at.is_(None)
         )
         if keep is not None:
-            statement = statement.where(RefreshSession.id != keep)
+            revoke = revoke.where(_SESSIONS.c.id != keep)
             db.execute(_MOVE_TO_CURRENT_VERSION, {"sid": keep, "uid": user_id})
-        db.execute(statement.values(revoked_at=utcnow()).execution_options(**_NO_SYNC))
+        db.execute(revoke.values(revoked_at=utcnow()))
 
     def authenticate(self, *, access_token: str) -> Principal:
         """The user behind a bearer token, in one query, or a 401."""

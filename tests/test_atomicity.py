@@ -84,15 +84,15 @@ def failing_commits(app: FastAPI) -> Iterator[None]:
 
 
 @pytest.fixture
-def failing_revoke_all(monkeypatch: pytest.MonkeyPatch) -> None:
-    """revoke_all does its work inside the transaction, then the request fails."""
-    real = SessionStore.revoke_all
+def failing_end_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """end_credentials does its work inside the transaction, then the request fails."""
+    real = SessionStore.end_credentials
 
-    def revoke_then_fail(db: Session, **kwargs: Any) -> None:
+    def end_then_fail(db: Session, **kwargs: Any) -> None:
         real(db, **kwargs)
         raise InjectedError("second step failed")
 
-    monkeypatch.setattr(SessionStore, "revoke_all", staticmethod(revoke_then_fail))
+    monkeypatch.setattr(SessionStore, "end_credentials", staticmethod(end_then_fail))
 
 
 def user_row(engine: Engine, user_id: int) -> Any:
@@ -222,13 +222,13 @@ def change_password(test_client: TestClient, account: Account) -> Any:
 
 
 def test_password_change_failing_half_way_answers_500(
-    lenient: TestClient, user: Account, failing_revoke_all: None
+    lenient: TestClient, user: Account, failing_end_credentials: None
 ) -> None:
     assert_error(change_password(lenient, user), 500, "internal_error", None)
 
 
 def test_password_change_failing_half_way_keeps_the_old_password(
-    lenient: TestClient, user: Account, failing_revoke_all: None
+    lenient: TestClient, user: Account, failing_end_credentials: None
 ) -> None:
     change_password(lenient, user)
 
@@ -240,7 +240,7 @@ def test_password_change_failing_half_way_keeps_the_other_session(
     lenient: TestClient,
     user: Account,
     second_login: dict[str, str],
-    failing_revoke_all: None,
+    failing_end_credentials: None,
 ) -> None:
     change_password(lenient, user)
 
@@ -249,7 +249,7 @@ def test_password_change_failing_half_way_keeps_the_other_session(
 
 
 def test_password_change_failing_half_way_keeps_the_callers_access_token(
-    lenient: TestClient, user: Account, failing_revoke_all: None
+    lenient: TestClient, user: Account, failing_end_credentials: None
 ) -> None:
     change_password(lenient, user)
 
@@ -261,7 +261,7 @@ def test_password_change_failing_half_way_leaves_the_rows_as_they_were(
     user: Account,
     second_login: dict[str, str],
     db_engine: Engine,
-    failing_revoke_all: None,
+    failing_end_credentials: None,
 ) -> None:
     user_before, sessions_before = user_row(db_engine, user.id), session_rows(db_engine)
 
@@ -292,7 +292,7 @@ def test_logout_all_failing_half_way_keeps_every_session(
     user: Account,
     second_login: dict[str, str],
     db_engine: Engine,
-    failing_revoke_all: None,
+    failing_end_credentials: None,
 ) -> None:
     user_before, sessions_before = user_row(db_engine, user.id), session_rows(db_engine)
 
@@ -309,7 +309,7 @@ def test_deactivation_failing_half_way_leaves_the_user_active(
     superuser: Account,
     other_user: Account,
     db_engine: Engine,
-    failing_revoke_all: None,
+    failing_end_credentials: None,
 ) -> None:
     response = lenient.patch(
         f"/users/{other_user.id}", json={"is_active": False}, headers=superuser.headers
@@ -325,7 +325,7 @@ def test_admin_password_reset_failing_half_way_keeps_the_old_password(
     superuser: Account,
     other_user: Account,
     db_engine: Engine,
-    failing_revoke_all: None,
+    failing_end_credentials: None,
 ) -> None:
     before = user_row(db_engine, other_user.id)
 
