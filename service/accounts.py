@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.concurrency import run_in_threadpool
 
 from service import account_tokens, superusers
@@ -22,7 +23,7 @@ from service.models import MAX_ID, User
 from service.passwords import password_problems
 from service.schemas import UserCreate, UserPublic, UserUpdate
 from service.security import PasswordHasher
-from service.sessions import SessionStore
+from service.sessions import SessionStore, token_rejected
 from service.throttling import LoginAttempt, Throttle
 
 T = TypeVar("T")
@@ -46,6 +47,15 @@ def forbidden(field: str | None = None) -> ApiError:
 
 def not_found() -> ApiError:
     return ApiError(404, ErrorCode.NOT_FOUND, "No such user")
+
+
+class _UserGoneError(Exception):
+    """The user a change applies to was deleted after the request's token was checked."""
+
+
+def _gone(*, acting_on_self: bool) -> ApiError:
+    # To its owner, the answer its next request gets: the token's user is gone.
+    return token_rejected() if acting_on_self else not_found()
 
 
 def email_not_verified() -> ApiError:
@@ -222,29 +232,32 @@ async def update_user(
         for name in _SUPERUSER_FIELDS:
             if name in fields:
                 raise forbidden(name)
-    target = await _load(db, target_id)
-    if fields.get("email") == target.email:
-        del fields["email"]
-    acting_on_self = actor.id == target.id
-    if acting_on_self and _REAUTH_FIELDS & fields.keys():
-        await _check_current_password(hasher, target, changes.current_password)
-    new_hash = None
-    if "password" in fields:
-        new_password = fields.pop("password")
-        check_similarity(new_password, fields.get("email", target.email), settings, "password")
-        new_hash = await hasher.hash(new_password)
-    old_email = target.email
-    verify_ttl = _verify_ttl_if_required(settings) if "email" in fields else None
-    user, token = await _in_thread(
-        _apply,
-        db,
-        store,
-        target,
-        fields,
-        new_hash,
-        keep_session=actor_session if acting_on_self else None,
-        verify_ttl=verify_ttl,
-    )
+    acting_on_self = actor.id == target_id
+    try:
+        target = await _load(db, target_id)
+        if fields.get("email") == target.email:
+            del fields["email"]
+        if acting_on_self and _REAUTH_FIELDS & fields.keys():
+            await _check_current_password(hasher, target, changes.current_password)
+        new_hash = None
+        if "password" in fields:
+            new_password = fields.pop("password")
+            check_similarity(new_password, fields.get("email", target.email), settings, "password")
+            new_hash = await hasher.hash(new_password)
+        old_email = target.email
+        verify_ttl = _verify_ttl_if_required(settings) if "email" in fields else None
+        user, token = await _in_thread(
+            _apply,
+            db,
+            store,
+            target,
+            fields,
+            new_hash,
+            keep_session=actor_session if acting_on_self else None,
+            verify_ttl=verify_ttl,
+        )
+    except _UserGoneError:
+        raise _gone(acting_on_self=acting_on_self) from None
     by_admin = not acting_on_self
     if new_hash is not None:
         mail.password_changed(to=old_email, requester=requester, by_admin=by_admin)
@@ -268,13 +281,16 @@ async def change_password(
     current_password: str,
     new_password: str,
 ) -> None:
-    user = await _load(db, user_id)
-    await _check_current_password(hasher, user, current_password)
-    check_similarity(new_password, user.email, settings, "new_password")
-    new_hash = await hasher.hash(new_password)
-    await _in_thread(
-        _apply, db, store, user, {}, new_hash, keep_session=session_id, verify_ttl=None
-    )
+    try:
+        user = await _load(db, user_id)
+        await _check_current_password(hasher, user, current_password)
+        check_similarity(new_password, user.email, settings, "new_password")
+        new_hash = await hasher.hash(new_password)
+        await _in_thread(
+            _apply, db, store, user, {}, new_hash, keep_session=session_id, verify_ttl=None
+        )
+    except _UserGoneError:
+        raise _gone(acting_on_self=True) from None
     mail.password_changed(to=user.email, requester=requester, by_admin=False)
 
 
@@ -285,10 +301,10 @@ def sign_out_everywhere(db: Session, *, store: SessionStore, user_id: int) -> No
 
 async def _load(db: Session, user_id: int) -> User:
     """The user a change applies to, read afresh: the request's principal is a
-    snapshot. Gone since the token was checked: 404."""
+    snapshot, and the user may have been deleted since."""
     user = await _in_thread(get_user, db, user_id)
     if user is None:
-        raise not_found()
+        raise _UserGoneError
     return user
 
 
@@ -338,32 +354,37 @@ def _apply(
 ) -> tuple[User, str | None]:
     """One transaction: the new values, the sessions they end, and with
     `verify_ttl` a verification token for the new address."""
-    removed = [name for name in _SUPERUSER_FIELDS if fields.get(name) is False]
-    if removed:
-        superusers.keep_one_active(db, losing=user.id, field=removed[0])
-    deactivating = fields.get("is_active") is False and user.is_active
-    for name, value in fields.items():
-        setattr(user, name, value)
-    if "email" in fields:
-        # A new address is unproven, and links sent to the old one must die.
-        user.is_verified = False
-        account_tokens.discard(db, user_id=user.id)
-    if new_hash is not None or deactivating:
-        store.end_credentials(db, user_id=user.id, keep=None if deactivating else keep_session)
-    if new_hash is not None:
-        user.hashed_password = new_hash
     token = None
     try:
-        if verify_ttl is not None:
-            db.flush()
+        removed = [name for name in _SUPERUSER_FIELDS if fields.get(name) is False]
+        if removed:
+            superusers.keep_one_active(db, losing=user.id, field=removed[0])
+        deactivating = fields.get("is_active") is False and user.is_active
+        for name, value in fields.items():
+            setattr(user, name, value)
+        if "email" in fields:
+            # A new address is unproven, and links sent to the old one must die.
+            user.is_verified = False
+            account_tokens.discard(db, user_id=user.id)
+        if new_hash is not None or deactivating:
+            store.end_credentials(db, user_id=user.id, keep=None if deactivating else keep_session)
+        if new_hash is not None:
+            user.hashed_password = new_hash
+        db.flush()
+        if verify_ttl is not None or new_hash is not None or deactivating:
+            # What the database set (the credential version, updated_at), read
+            # in the transaction: after it, the row may already be deleted.
             db.refresh(user)
+        if verify_ttl is not None:
             token = account_tokens.issue(
                 db, user=user, purpose=Purpose.VERIFY_EMAIL, ttl=verify_ttl
             )
         db.commit()
+    except StaleDataError:
+        # The row was deleted under this change: the UPDATE matched nothing.
+        db.rollback()
+        raise _UserGoneError from None
     except IntegrityError as exc:
         db.rollback()
         raise email_taken() from exc
-    if new_hash is not None or deactivating:
-        db.refresh(user)
     return user, token

@@ -9,6 +9,7 @@ import logging
 from datetime import timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from service import account_tokens
@@ -83,10 +84,15 @@ class Recovery:
             user = db.get(User, user_id)
             if user is None or not user.is_active:
                 return
-            token = account_tokens.issue(
-                db, user=user, purpose=Purpose.VERIFY_EMAIL, ttl=self.verify_ttl
-            )
-            db.commit()
+            try:
+                token = account_tokens.issue(
+                    db, user=user, purpose=Purpose.VERIFY_EMAIL, ttl=self.verify_ttl
+                )
+                db.commit()
+            except IntegrityError:
+                # Deleted since it was read: there is nobody to mail.
+                db.rollback()
+                return
             to = user.email
         self.mail.verification(to=to, token=token, requester=requester)
 
