@@ -146,6 +146,11 @@ def start_servers(
     return servers
 
 
+def client_of(servers: list[ServerProcess], index: int = 0) -> httpx.Client:
+    """A client of the `index`-th server, round the list, patient enough for slow hashes."""
+    return httpx.Client(base_url=servers[index % len(servers)].url, timeout=60)
+
+
 def stop_servers(servers: list[ServerProcess]) -> None:
     for server in servers:
         server.stop()

@@ -16,11 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
 
-from service.models import User
-from tests.helpers import STRONG_PASSWORD
-from tests.servers import ServerProcess, start_servers, stop_servers
+from tests.helpers import STRONG_PASSWORD, set_user
+from tests.servers import ServerProcess, client_of, start_servers, stop_servers
 
 CHANGES = 12
 ROUNDS = 3
@@ -44,10 +43,6 @@ def servers(
     started = start_servers(request.param, database_url=database_url, workdir=workdir, env=SETTINGS)
     yield started
     stop_servers(started)
-
-
-def client_of(servers: list[ServerProcess], index: int = 0) -> httpx.Client:
-    return httpx.Client(base_url=servers[index % len(servers)].url, timeout=60)
 
 
 def sign_up_and_log_in(servers: list[ServerProcess], email: str) -> tuple[int, dict[str, str]]:
@@ -77,11 +72,6 @@ def during_deletion(
 
 def answers(responses: list[httpx.Response]) -> dict[int, str]:
     return {response.status_code: response.text for response in responses}
-
-
-def make_superuser(engine: Engine, user_id: int) -> None:
-    with engine.begin() as connection:
-        connection.execute(update(User).where(User.id == user_id).values(is_superuser=True))
 
 
 def own_deletion(headers: dict[str, str]) -> Request:
@@ -169,7 +159,7 @@ def test_a_superusers_changes_racing_the_deletion_are_200_or_404(
 ) -> None:
     user_id, headers = sign_up_and_log_in(servers, f"ada{round_}@example.com")
     root_id, root = sign_up_and_log_in(servers, f"root{round_}@example.com")
-    make_superuser(db_engine, root_id)
+    set_user(db_engine, root_id, is_superuser=True)
     body = {"full_name": "Ada", "password": "quartz-meadow-violin-77"}
 
     changes, deletion = during_deletion(

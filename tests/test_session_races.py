@@ -16,14 +16,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from service import account_tokens
 from service.account_tokens import Purpose
 from service.models import User
-from tests.helpers import STRONG_PASSWORD
-from tests.servers import ServerProcess, start_servers, stop_servers
+from tests.helpers import STRONG_PASSWORD, set_user
+from tests.servers import ServerProcess, client_of, start_servers, stop_servers
 
 EMAIL = "ada@example.com"
 NEW_PASSWORD = "quartz-meadow-violin-77"
@@ -49,10 +49,6 @@ def servers(
     started = start_servers(request.param, database_url=database_url, workdir=workdir, env=SETTINGS)
     yield started
     stop_servers(started)
-
-
-def client_of(servers: list[ServerProcess], index: int = 0) -> httpx.Client:
-    return httpx.Client(base_url=servers[index % len(servers)].url, timeout=60)
 
 
 def sign_up(servers: list[ServerProcess], email: str = EMAIL) -> int:
@@ -114,11 +110,6 @@ def password_change(changer: dict[str, Any], body: dict[str, str]) -> Change:
 
 def statuses(responses: list[httpx.Response]) -> set[int]:
     return {response.status_code for response in responses}
-
-
-def make_superuser(engine: Engine, user_id: int) -> None:
-    with engine.begin() as connection:
-        connection.execute(update(User).where(User.id == user_id).values(is_superuser=True))
 
 
 def reset_token(engine: Engine, email: str = EMAIL) -> str:
@@ -184,7 +175,7 @@ def test_no_login_in_flight_survives_a_deactivation(
     servers: list[ServerProcess], db_engine: Engine
 ) -> None:
     user_id = sign_up(servers)
-    make_superuser(db_engine, sign_up(servers, ROOT_EMAIL))
+    set_user(db_engine, sign_up(servers, ROOT_EMAIL), is_superuser=True)
     root = log_in(servers, ROOT_EMAIL)
 
     logins, deactivation = logins_during(
