@@ -17,10 +17,10 @@ from service import account_tokens, superusers
 from service.account_tokens import Purpose
 from service.config import Settings
 from service.emails import lookup_form
-from service.errors import ApiError, ErrorCode, OAuthError, entry
 from service.messages import AccountMail, Requester
 from service.models import MAX_ID, User
 from service.passwords import password_problems
+from service.problems import DomainError, Problem
 from service.schemas import UserCreate, UserPublic, UserUpdate
 from service.security import PasswordHasher
 from service.sessions import SessionStore, token_rejected
@@ -37,34 +37,29 @@ async def _in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await run_in_threadpool(fn, *args, **kwargs)
 
 
-def email_taken() -> ApiError:
-    return ApiError(409, ErrorCode.EMAIL_TAKEN, "An account with this email exists", "email")
+def email_taken() -> DomainError:
+    return DomainError(Problem.EMAIL_TAKEN)
 
 
-def forbidden(field: str | None = None) -> ApiError:
-    return ApiError(403, ErrorCode.FORBIDDEN, "Not allowed", field)
+def forbidden(field: str | None = None) -> DomainError:
+    return DomainError(Problem.FORBIDDEN, field)
 
 
-def not_found() -> ApiError:
-    return ApiError(404, ErrorCode.NOT_FOUND, "No such user")
+def not_found() -> DomainError:
+    return DomainError(Problem.NO_SUCH_USER)
 
 
 class _UserGoneError(Exception):
     """The user a change applies to was deleted after the request's token was checked."""
 
 
-def _gone(*, acting_on_self: bool) -> ApiError:
+def _gone(*, acting_on_self: bool) -> DomainError:
     # To its owner, the answer its next request gets: the token's user is gone.
     return token_rejected() if acting_on_self else not_found()
 
 
-def email_not_verified() -> ApiError:
-    return ApiError(
-        401,
-        ErrorCode.EMAIL_NOT_VERIFIED,
-        "Confirm your email address first: a new link has been sent to it",
-        oauth_error=OAuthError.INVALID_GRANT,
-    )
+def email_not_verified() -> DomainError:
+    return DomainError(Problem.EMAIL_NOT_VERIFIED)
 
 
 async def register(
@@ -312,34 +307,17 @@ async def _check_current_password(
     hasher: PasswordHasher, user: User, current_password: str | None
 ) -> None:
     if current_password is None:
-        raise ApiError(
-            422,
-            ErrorCode.FIELD_REQUIRED,
-            "The current password is required for this change",
-            "current_password",
-        )
+        raise DomainError(Problem.CURRENT_PASSWORD_REQUIRED)
     matches, _ = await hasher.verify(current_password, user.hashed_password)
     if not matches:
-        raise ApiError(
-            403,
-            ErrorCode.INVALID_CURRENT_PASSWORD,
-            "The current password is wrong",
-            "current_password",
-        )
+        raise DomainError(Problem.CURRENT_PASSWORD_WRONG)
 
 
 def check_similarity(password: str, email: str, settings: Settings, field: str) -> None:
     # The schema has checked every rule it could; only the account's email was unknown to it.
     problems = password_problems(password, min_length=settings.password_min_length, email=email)
     if problems:
-        first, *rest = problems
-        raise ApiError(
-            422,
-            ErrorCode.WEAK_PASSWORD,
-            first,
-            field,
-            more=[entry(ErrorCode.WEAK_PASSWORD, message, field) for message in rest],
-        )
+        raise DomainError(Problem.WEAK_PASSWORD, field, messages=problems)
 
 
 def _apply(

@@ -11,8 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from service import accounts
 from service.config import Settings
 from service.database import Database
-from service.errors import ApiError, ErrorCode
 from service.messages import AccountMail, Requester
+from service.problems import DomainError, Problem
 from service.recovery import Recovery
 from service.schemas import UserPublic
 from service.security import PasswordHasher
@@ -96,7 +96,7 @@ def get_principal(
     # hop. The store is read here rather than through a dependency of its own:
     # this runs on every authenticated request, and each dependency costs.
     if not token:
-        raise ApiError(401, ErrorCode.NOT_AUTHENTICATED, "Not authenticated")
+        raise DomainError(Problem.NOT_AUTHENTICATED)
     store: SessionStore = request.app.state.sessions
     return store.authenticate(access_token=token)
 

@@ -3,6 +3,7 @@
 import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -13,6 +14,8 @@ from fastapi.responses import JSONResponse
 from limits.errors import StorageError
 from sqlalchemy import exc as sqlalchemy_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.problems import DomainError, Problem
 
 logger = logging.getLogger("service.errors")
 
@@ -66,8 +69,151 @@ class OAuthError(StrEnum):
     UNSUPPORTED_GRANT_TYPE = "unsupported_grant_type"
 
 
+@dataclass(frozen=True)
+class Spec:
+    """How a problem is told: `message` and the header values are templates
+    filled from the error's params (the documented example uses `example`)."""
+
+    status: int
+    code: ErrorCode
+    message: str
+    field: str | None = None
+    oauth_error: OAuthError | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    example: tuple[tuple[str, object], ...] = ()
+
+
+_REJECTED_TOKEN = (("WWW-Authenticate", 'Bearer error="invalid_token"'),)
+_RETRY_SOON = (("Retry-After", "5"),)
+
+# The one place each error's status, code, message and headers are written.
+# Where the words come from elsewhere (pydantic, a password rule), the
+# message here is the documented example.
+PROBLEMS: dict[Problem, Spec] = {
+    Problem.NOT_AUTHENTICATED: Spec(401, ErrorCode.NOT_AUTHENTICATED, "Not authenticated"),
+    Problem.INVALID_CREDENTIALS: Spec(
+        401, ErrorCode.INVALID_CREDENTIALS, "Incorrect email or password"
+    ),
+    Problem.EMAIL_NOT_VERIFIED: Spec(
+        401,
+        ErrorCode.EMAIL_NOT_VERIFIED,
+        "Confirm your email address first: a new link has been sent to it",
+    ),
+    Problem.TOKEN_INVALID: Spec(
+        401,
+        ErrorCode.INVALID_TOKEN,
+        "The token is invalid or has been revoked",
+        headers=_REJECTED_TOKEN,
+    ),
+    Problem.TOKEN_EXPIRED: Spec(
+        401, ErrorCode.TOKEN_EXPIRED, "The token has expired", headers=_REJECTED_TOKEN
+    ),
+    Problem.UNSUPPORTED_GRANT_TYPE: Spec(
+        400,
+        ErrorCode.UNSUPPORTED_GRANT_TYPE,
+        "grant_type must be password or refresh_token",
+        "grant_type",
+        oauth_error=OAuthError.UNSUPPORTED_GRANT_TYPE,
+    ),
+    Problem.RATE_LIMITED: Spec(
+        429,
+        ErrorCode.RATE_LIMITED,
+        "Too many attempts; try again in {retry_after} seconds",
+        headers=(("Retry-After", "{retry_after}"),),
+        example=(("retry_after", 60),),
+    ),
+    Problem.LINK_INVALID: Spec(
+        400, ErrorCode.INVALID_TOKEN, "The link is invalid, expired or already used", "token"
+    ),
+    Problem.FORBIDDEN: Spec(403, ErrorCode.FORBIDDEN, "Not allowed"),
+    Problem.NO_SUCH_USER: Spec(404, ErrorCode.NOT_FOUND, "No such user"),
+    Problem.EMAIL_TAKEN: Spec(
+        409, ErrorCode.EMAIL_TAKEN, "An account with this email exists", "email"
+    ),
+    Problem.LAST_SUPERUSER: Spec(
+        409,
+        ErrorCode.LAST_SUPERUSER,
+        "The last active superuser cannot be demoted, deactivated or deleted",
+    ),
+    Problem.CURRENT_PASSWORD_REQUIRED: Spec(
+        422,
+        ErrorCode.FIELD_REQUIRED,
+        "The current password is required for this change",
+        "current_password",
+    ),
+    Problem.CURRENT_PASSWORD_WRONG: Spec(
+        403, ErrorCode.INVALID_CURRENT_PASSWORD, "The current password is wrong", "current_password"
+    ),
+    Problem.WEAK_PASSWORD: Spec(
+        422,
+        ErrorCode.WEAK_PASSWORD,
+        "Password must be at least {min_length} characters",
+        example=(("field", "password"),),
+    ),
+    Problem.FIELD_REQUIRED: Spec(
+        422, ErrorCode.FIELD_REQUIRED, "Field required", example=(("field", "email"),)
+    ),
+    Problem.SENT_TWICE: Spec(
+        422, ErrorCode.INVALID_VALUE, "Must be sent once", example=(("field", "username"),)
+    ),
+    Problem.INVALID_VALUE: Spec(
+        422,
+        ErrorCode.INVALID_VALUE,
+        "Input should be a valid integer",
+        example=(("field", "limit"),),
+    ),
+    Problem.INVALID_EMAIL: Spec(
+        422,
+        ErrorCode.INVALID_EMAIL,
+        "Not a valid email address: ...",
+        example=(("field", "email"),),
+    ),
+    Problem.INVALID_JSON: Spec(422, ErrorCode.INVALID_JSON, "The body is not valid JSON"),
+    Problem.BAD_REQUEST: Spec(400, ErrorCode.BAD_REQUEST, "Bad request"),
+    Problem.REQUEST_TOO_LARGE: Spec(
+        413,
+        ErrorCode.REQUEST_TOO_LARGE,
+        "The request body must be at most {max_bytes} bytes",
+    ),
+    Problem.NOT_FOUND: Spec(404, ErrorCode.NOT_FOUND, "Not found"),
+    Problem.METHOD_NOT_ALLOWED: Spec(405, ErrorCode.METHOD_NOT_ALLOWED, "Method not allowed"),
+    Problem.CORS_REJECTED: Spec(400, ErrorCode.CORS_REJECTED, "CORS request refused"),
+    Problem.INTERNAL_ERROR: Spec(500, ErrorCode.INTERNAL_ERROR, "Internal server error"),
+    Problem.SERVICE_UNAVAILABLE: Spec(
+        503,
+        ErrorCode.SERVICE_UNAVAILABLE,
+        "The service is temporarily unavailable",
+        headers=_RETRY_SOON,
+    ),
+    Problem.THROTTLING_STORE_DOWN: Spec(
+        503,
+        ErrorCode.SERVICE_UNAVAILABLE,
+        "The throttling store ({store}) does not answer",
+        headers=_RETRY_SOON,
+        example=(("store", "Redis"),),
+    ),
+}
+
 # Route names of the OAuth2 token endpoints, whose errors also carry `error`.
 TOKEN_ROUTE_NAMES = frozenset({"login", "refresh"})
+# RFC 6749 5.2, for a token endpoint's error whose spec names none.
+_OAUTH_BY_STATUS = {
+    400: OAuthError.INVALID_REQUEST,
+    401: OAuthError.INVALID_GRANT,
+    422: OAuthError.INVALID_REQUEST,
+}
+
+
+class KeepPlaceholders(dict[str, object]):
+    """Fills what it has of a message template and leaves the rest as it is."""
+
+    def __missing__(self, name: str) -> str:
+        return "{" + name + "}"
+
+
+def oauth_error_of(spec: Spec) -> OAuthError | None:
+    """The `error` a token endpoint sends with this spec's answer."""
+    return spec.oauth_error or _OAUTH_BY_STATUS.get(spec.status)
 
 
 def entry(code: ErrorCode, message: str, field: str | None = None) -> dict[str, Any]:
@@ -91,39 +237,34 @@ def error_response(
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 
-class ApiError(Exception):
-    """An outcome a client is told about, raised anywhere below the routes."""
-
-    def __init__(
-        self,
-        status_code: int,
-        code: ErrorCode,
-        message: str,
-        field: str | None = None,
-        *,
-        oauth_error: OAuthError | None = None,
-        headers: dict[str, str] | None = None,
-        more: Sequence[dict[str, Any]] = (),
-    ) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.errors = [entry(code, message, field), *more]
-        self.oauth_error = oauth_error
-        self.headers = headers
+def entries_of(error: DomainError) -> list[dict[str, Any]]:
+    spec = PROBLEMS[error.problem]
+    fields = error.fields or (spec.field,)
+    messages = error.messages or (spec.message.format_map(KeepPlaceholders(error.params)),)
+    return [entry(spec.code, message, field) for field in fields for message in messages]
 
 
-_STATUS_CODES = {
-    400: ErrorCode.BAD_REQUEST,
-    401: ErrorCode.NOT_AUTHENTICATED,
-    403: ErrorCode.FORBIDDEN,
-    404: ErrorCode.NOT_FOUND,
-    405: ErrorCode.METHOD_NOT_ALLOWED,
-    413: ErrorCode.REQUEST_TOO_LARGE,
-    503: ErrorCode.SERVICE_UNAVAILABLE,
-}
-_STATUS_MESSAGES = {
-    404: "Not found",
-    405: "Method not allowed",
+def problem_response(error: DomainError, *, token_route: bool = False) -> JSONResponse:
+    """The answer to `error`, as PROBLEMS says; `token_route` adds the OAuth2 `error`."""
+    spec = PROBLEMS[error.problem]
+    return error_response(
+        spec.status,
+        entries_of(error),
+        oauth_error=oauth_error_of(spec) if token_route else None,
+        headers={
+            name: value.format_map(KeepPlaceholders(error.params)) for name, value in spec.headers
+        },
+    )
+
+
+_STATUS_PROBLEMS = {
+    400: Problem.BAD_REQUEST,
+    401: Problem.NOT_AUTHENTICATED,
+    403: Problem.FORBIDDEN,
+    404: Problem.NOT_FOUND,
+    405: Problem.METHOD_NOT_ALLOWED,
+    413: Problem.REQUEST_TOO_LARGE,
+    503: Problem.SERVICE_UNAVAILABLE,
 }
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
 # What FastAPI says when a body cannot be decoded at all.
@@ -169,46 +310,43 @@ def _validation_message(error: dict[str, Any]) -> str:
     return str(error.get("msg", "Invalid value"))
 
 
-def _oauth_error_for(request: Request, status_code: int) -> OAuthError | None:
-    route = request.scope.get("route")
-    if getattr(route, "name", None) not in TOKEN_ROUTE_NAMES:
-        return None
-    return {
-        400: OAuthError.INVALID_REQUEST,
-        401: OAuthError.INVALID_GRANT,
-        422: OAuthError.INVALID_REQUEST,
-    }.get(status_code)
+def _is_token_route(request: Request) -> bool:
+    return getattr(request.scope.get("route"), "name", None) in TOKEN_ROUTE_NAMES
 
 
-async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-    return error_response(
-        exc.status_code, exc.errors, oauth_error=exc.oauth_error, headers=exc.headers
-    )
+def _respond(request: Request, error: DomainError) -> JSONResponse:
+    return problem_response(error, token_route=_is_token_route(request))
+
+
+async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
+    return _respond(request, exc)
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     if exc.status_code == 400 and exc.detail == _FASTAPI_BODY_PARSE_DETAIL:
         # A body that is not even text (bad UTF-8) is as malformed as broken JSON.
-        return error_response(
-            422,
-            [entry(ErrorCode.INVALID_JSON, "The body is not valid JSON")],
-            oauth_error=_oauth_error_for(request, 422),
-        )
-    code = _STATUS_CODES.get(exc.status_code, ErrorCode.BAD_REQUEST)
-    message = _STATUS_MESSAGES.get(exc.status_code) or str(exc.detail)
+        return _respond(request, DomainError(Problem.INVALID_JSON))
+    problem = _STATUS_PROBLEMS.get(exc.status_code, Problem.BAD_REQUEST)
+    spec = PROBLEMS[problem]
+    # Starlette's words for a missing route or method are not ours; the rest
+    # (a 413 met while reading the body) carry the message they were raised with.
+    message = spec.message if problem in _OWN_WORDS else str(exc.detail)
     return error_response(
         exc.status_code,
-        [entry(code, message)],
-        oauth_error=_oauth_error_for(request, exc.status_code),
+        [entry(spec.code, message)],
+        oauth_error=oauth_error_of(spec) if _is_token_route(request) else None,
         headers=dict(exc.headers or {}),
     )
+
+
+_OWN_WORDS = frozenset({Problem.NOT_FOUND, Problem.METHOD_NOT_ALLOWED})
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     return error_response(
         422,
         validation_entries(exc.errors()),
-        oauth_error=_oauth_error_for(request, 422),
+        oauth_error=OAuthError.INVALID_REQUEST if _is_token_route(request) else None,
     )
 
 
@@ -225,11 +363,7 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
         type(reason).__name__,
         str(reason).strip().splitlines()[0][:200] if str(reason).strip() else "",
     )
-    return error_response(
-        503,
-        [entry(ErrorCode.SERVICE_UNAVAILABLE, "The service is temporarily unavailable")],
-        headers={"Retry-After": "5"},
-    )
+    return problem_response(DomainError(Problem.SERVICE_UNAVAILABLE))
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -240,11 +374,11 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         request.url.path,
         exc_info=exc,
     )
-    return error_response(500, [entry(ErrorCode.INTERNAL_ERROR, "Internal server error")])
+    return problem_response(DomainError(Problem.INTERNAL_ERROR))
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     for error_class in UNAVAILABLE_ERRORS:

@@ -122,5 +122,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(users.router)
     app.include_router(recovery_routes.router)
     app.include_router(health.router)
-    install_openapi(app)
+    install_openapi(app, settings)
     return app

@@ -16,7 +16,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import ErrorCode, entry, error_response
+from service.errors import problem_response
+from service.problems import DomainError, Problem
 
 # The order Allow lists methods in.
 _ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -110,8 +111,6 @@ def _allow_only(allow: str) -> Response:
 
 
 def _method_not_allowed(allow: str) -> Response:
-    return error_response(
-        405,
-        [entry(ErrorCode.METHOD_NOT_ALLOWED, "Method not allowed")],
-        headers={"Allow": allow},
-    )
+    response = problem_response(DomainError(Problem.METHOD_NOT_ALLOWED))
+    response.headers["Allow"] = allow
+    return response

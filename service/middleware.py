@@ -12,8 +12,9 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.config import Settings, serve_with, stop_serving
-from service.errors import ErrorCode, entry, error_response
+from service.errors import entries_of, problem_response
 from service.logging_setup import current_request_id
+from service.problems import DomainError, Problem
 
 logger = logging.getLogger("service.requests")
 
@@ -64,9 +65,7 @@ class RequestContextMiddleware:
             )
             if started:
                 raise
-            response = error_response(
-                500, [entry(ErrorCode.INTERNAL_ERROR, "Internal server error")]
-            )
+            response = problem_response(DomainError(Problem.INTERNAL_ERROR))
             await response(scope, receive, send_with_id)
         finally:
             stop_serving(serving)
@@ -105,7 +104,7 @@ class BodySizeLimitMiddleware:
                 if received > self.max_bytes:
                     # FastAPI re-raises an HTTPException met while reading the
                     # body, so it reaches the envelope handler.
-                    raise HTTPException(413, "Request body too large")
+                    raise HTTPException(413, self._too_large_message())
             return message
 
         await self.app(scope, counting_receive, send)
@@ -120,16 +119,12 @@ class BodySizeLimitMiddleware:
                     return 0
         return 0
 
-    def _too_large(self):  # type: ignore[no-untyped-def]
-        return error_response(
-            413,
-            [
-                entry(
-                    ErrorCode.REQUEST_TOO_LARGE,
-                    f"The request body must be at most {self.max_bytes} bytes",
-                )
-            ],
-        )
+    def _too_large(self) -> Response:
+        return problem_response(DomainError(Problem.REQUEST_TOO_LARGE, max_bytes=self.max_bytes))
+
+    def _too_large_message(self) -> str:
+        (item,) = entries_of(DomainError(Problem.REQUEST_TOO_LARGE, max_bytes=self.max_bytes))
+        return str(item["message"])
 
 
 # Pages that load Swagger UI or ReDoc from their CDN and may be cached.
@@ -191,8 +186,9 @@ class EnvelopeCORSMiddleware(CORSMiddleware):
             for name, value in response.headers.items()
             if name not in ("content-length", "content-type")
         }
-        return error_response(
-            response.status_code,
-            [entry(ErrorCode.CORS_REJECTED, response.body.decode() or "CORS request refused")],
-            headers=headers,
+        words = response.body.decode()
+        refused = problem_response(
+            DomainError(Problem.CORS_REJECTED, messages=[words] if words else ())
         )
+        refused.headers.update(headers)
+        return refused

@@ -17,9 +17,9 @@ from service.account_tokens import Purpose
 from service.accounts import check_similarity
 from service.config import Settings
 from service.database import Database
-from service.errors import ApiError, ErrorCode
 from service.messages import AccountMail, Requester
 from service.models import User
+from service.problems import DomainError, Problem
 from service.schemas import UserPublic
 from service.security import PasswordHasher
 from service.sessions import SessionStore
@@ -29,10 +29,8 @@ logger = logging.getLogger("service.recovery")
 _USERS = User.__table__
 
 
-def invalid_token() -> ApiError:
-    return ApiError(
-        400, ErrorCode.INVALID_TOKEN, "The link is invalid, expired or already used", "token"
-    )
+def invalid_token() -> DomainError:
+    return DomainError(Problem.LINK_INVALID)
 
 
 class Recovery:

@@ -12,8 +12,8 @@ from sqlalchemy import Engine, bindparam, delete, insert, literal, or_, select, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from service.errors import ApiError, ErrorCode, OAuthError
 from service.models import RefreshSession, User, utcnow
+from service.problems import DomainError, Problem
 from service.schemas import TokenPair, UserPublic
 from service.security import (
     AccessClaims,
@@ -157,17 +157,9 @@ class Principal:
     session_id: str
 
 
-def token_rejected(exc: TokenError | None = None, *, oauth: bool = False) -> ApiError:
+def token_rejected(exc: TokenError | None = None) -> DomainError:
     expired = isinstance(exc, TokenExpiredError)
-    code = ErrorCode.TOKEN_EXPIRED if expired else ErrorCode.INVALID_TOKEN
-    message = "The token has expired" if expired else "The token is invalid or has been revoked"
-    return ApiError(
-        401,
-        code,
-        message,
-        oauth_error=OAuthError.INVALID_GRANT if oauth else None,
-        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-    )
+    return DomainError(Problem.TOKEN_EXPIRED if expired else Problem.TOKEN_INVALID)
 
 
 class SessionStore:
@@ -226,7 +218,7 @@ class SessionStore:
         try:
             claims = self.tokens.decode_refresh(refresh_token)
         except TokenError as exc:
-            raise token_rejected(exc, oauth=True) from exc
+            raise token_rejected(exc) from exc
         now = utcnow()
         identity = {"sid": claims.session_id, "uid": claims.user_id, "gen": claims.generation}
         oldest_login = now - self.max_lifetime
@@ -249,7 +241,7 @@ class SessionStore:
             if advanced is None:
                 connection.execute(_REVOKE_IF_REUSED, {**identity, "now": now})
         if advanced is None:
-            raise token_rejected(oauth=True)
+            raise token_rejected()
         return self._pair(
             user_id=claims.user_id,
             session_id=claims.session_id,

@@ -6,19 +6,14 @@ deleting) calls `keep_one_active` first, in the change's own transaction.
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from service.errors import ApiError, ErrorCode
 from service.models import User
+from service.problems import DomainError, Problem
 
 _ACTIVE_SUPERUSER = (User.is_superuser.is_(True), User.is_active.is_(True))
 
 
-def last_superuser(field: str | None) -> ApiError:
-    return ApiError(
-        409,
-        ErrorCode.LAST_SUPERUSER,
-        "The last active superuser cannot be demoted, deactivated or deleted",
-        field,
-    )
+def last_superuser(field: str | None) -> DomainError:
+    return DomainError(Problem.LAST_SUPERUSER, field)
 
 
 def keep_one_active(db: Session, *, losing: int, field: str | None = None) -> None:

@@ -36,7 +36,7 @@ from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import Engine
 
 from service.config import Settings
-from service.errors import ApiError, ErrorCode
+from service.problems import DomainError, Problem
 from service.ratelimit_storage import DatabaseStorage
 
 # The bound on every wait for Redis (connecting, then each command), so an
@@ -88,13 +88,8 @@ def _account_key(email: str) -> str:
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
 
 
-def throttled(retry_after: int) -> ApiError:
-    return ApiError(
-        429,
-        ErrorCode.RATE_LIMITED,
-        f"Too many attempts; try again in {retry_after} seconds",
-        headers={"Retry-After": str(retry_after)},
-    )
+def throttled(retry_after: int) -> DomainError:
+    return DomainError(Problem.RATE_LIMITED, retry_after=retry_after)
 
 
 _Slot = tuple[RateLimitItem, tuple[str, ...]]

@@ -21,18 +21,8 @@ from service.deps import (
     get_session_store,
     get_throttle,
 )
-from service.errors import ApiError, ErrorCode, OAuthError, entry
-from service.openapi import (
-    ALWAYS,
-    FIELD_REQUIRED,
-    INVALID_TOKEN,
-    RATE_LIMITED,
-    SIGNED_IN,
-    TOKEN_EXPIRED,
-    WITH_BODY,
-    Documented,
-    error_responses,
-)
+from service.openapi import ALWAYS, SIGNED_IN, WITH_BODY, error_responses
+from service.problems import DomainError, Problem
 from service.schemas import (
     PASSWORD_INPUT_LIMIT,
     PasswordInput,
@@ -44,16 +34,6 @@ from service.sessions import SessionStore
 from service.throttling import Throttle
 
 router = APIRouter(tags=["auth"])
-
-INVALID_CREDENTIALS = Documented(401, ErrorCode.INVALID_CREDENTIALS, "Incorrect email or password")
-EMAIL_NOT_VERIFIED = Documented(
-    401,
-    ErrorCode.EMAIL_NOT_VERIFIED,
-    "Confirm your email address first: a new link has been sent to it",
-)
-UNSUPPORTED_GRANT = Documented(
-    400, ErrorCode.UNSUPPORTED_GRANT_TYPE, "Unsupported grant_type", "grant_type"
-)
 
 
 class TokenRequest(BaseModel):
@@ -75,15 +55,7 @@ async def _single_valued(request: Request) -> None:
     form = await request.form()  # already parsed for the route: Starlette caches it
     repeated = sorted({name for name, _ in form.multi_items() if len(form.getlist(name)) > 1})
     if repeated:
-        first, *rest = repeated
-        raise ApiError(
-            422,
-            ErrorCode.INVALID_VALUE,
-            "Must be sent once",
-            first,
-            oauth_error=OAuthError.INVALID_REQUEST,
-            more=[entry(ErrorCode.INVALID_VALUE, "Must be sent once", name) for name in rest],
-        )
+        raise DomainError(Problem.SENT_TWICE, *repeated)
 
 
 def _no_store(response: Response) -> None:
@@ -97,15 +69,7 @@ def _require(form: TokenRequest, *names: str) -> list[str]:
     values = [getattr(form, name) for name in names]
     missing = [name for name, value in zip(names, values, strict=True) if not value]
     if missing:
-        first, *rest = missing
-        raise ApiError(
-            422,
-            ErrorCode.FIELD_REQUIRED,
-            "Field required",
-            first,
-            oauth_error=OAuthError.INVALID_REQUEST,
-            more=[entry(ErrorCode.FIELD_REQUIRED, "Field required", name) for name in rest],
-        )
+        raise DomainError(Problem.FIELD_REQUIRED, *missing)
     return values
 
 
@@ -115,13 +79,13 @@ def _require(form: TokenRequest, *names: str) -> list[str]:
     summary="Log in (OAuth2 password grant) or refresh (refresh_token grant)",
     response_model=TokenPair,
     responses=error_responses(
-        UNSUPPORTED_GRANT,
-        INVALID_CREDENTIALS,
-        EMAIL_NOT_VERIFIED,
-        INVALID_TOKEN,
-        TOKEN_EXPIRED,
-        FIELD_REQUIRED,
-        RATE_LIMITED,
+        Problem.UNSUPPORTED_GRANT_TYPE,
+        Problem.INVALID_CREDENTIALS,
+        Problem.EMAIL_NOT_VERIFIED,
+        Problem.TOKEN_INVALID,
+        Problem.TOKEN_EXPIRED,
+        Problem.FIELD_REQUIRED,
+        Problem.RATE_LIMITED,
         *WITH_BODY,
         oauth=True,
     ),
@@ -146,13 +110,7 @@ async def login(
         (refresh_token,) = _require(form, "refresh_token")
         return await run_in_threadpool(_rotate, store, throttle, address, refresh_token)
     if grant_type != "password":
-        raise ApiError(
-            400,
-            ErrorCode.UNSUPPORTED_GRANT_TYPE,
-            "grant_type must be password or refresh_token",
-            "grant_type",
-            oauth_error=OAuthError.UNSUPPORTED_GRANT_TYPE,
-        )
+        raise DomainError(Problem.UNSUPPORTED_GRANT_TYPE)
     email, password = _require(form, "username", "password")
     user = await accounts.authenticate(
         db=db,
@@ -173,12 +131,7 @@ async def login(
             store.open, user_id=user.id, credential_version=user.credential_version
         )
     if pair is None:
-        raise ApiError(
-            401,
-            INVALID_CREDENTIALS.code,
-            INVALID_CREDENTIALS.message,
-            oauth_error=OAuthError.INVALID_GRANT,
-        )
+        raise DomainError(Problem.INVALID_CREDENTIALS)
     return pair
 
 
@@ -188,7 +141,12 @@ async def login(
     summary="Spend a refresh token for a new token pair",
     response_model=TokenPair,
     responses=error_responses(
-        INVALID_TOKEN, TOKEN_EXPIRED, FIELD_REQUIRED, RATE_LIMITED, *WITH_BODY, oauth=True
+        Problem.TOKEN_INVALID,
+        Problem.TOKEN_EXPIRED,
+        Problem.FIELD_REQUIRED,
+        Problem.RATE_LIMITED,
+        *WITH_BODY,
+        oauth=True,
     ),
 )
 async def refresh(body: RefreshRequest, request: Request, response: Response) -> TokenPair:
@@ -213,7 +171,7 @@ def _rotate(store: SessionStore, throttle: Throttle, address: str, refresh_token
     "/logout",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="End the login session of a refresh token",
-    responses=error_responses(FIELD_REQUIRED, *WITH_BODY),
+    responses=error_responses(Problem.FIELD_REQUIRED, *WITH_BODY),
 )
 def logout(body: RefreshRequest, store: Sessions) -> None:
     store.revoke(refresh_token=body.refresh_token)

@@ -6,8 +6,8 @@ import logging
 from fastapi import APIRouter
 
 from service.deps import DatabaseDep, ThrottleDep
-from service.errors import ApiError, ErrorCode
-from service.openapi import INTERNAL, UNAVAILABLE, error_responses
+from service.openapi import error_responses
+from service.problems import DomainError, Problem
 from service.schemas import Health, HealthDb
 
 logger = logging.getLogger("service.health")
@@ -24,7 +24,7 @@ async def health() -> Health:
     "/db",
     summary="The database and the throttling store answer",
     response_model=HealthDb,
-    responses=error_responses(INTERNAL, UNAVAILABLE),
+    responses=error_responses(Problem.INTERNAL_ERROR, Problem.SERVICE_UNAVAILABLE),
 )
 def health_db(database: DatabaseDep, throttle: ThrottleDep) -> HealthDb:
     # A database failure raises OperationalError, which the error handlers answer with 503.
@@ -33,10 +33,5 @@ def health_db(database: DatabaseDep, throttle: ThrottleDep) -> HealthDb:
     if not throttle.store_is_up():
         label = _STORE_LABELS.get(throttle.store_name, throttle.store_name)
         logger.warning("throttling store unavailable: %s does not answer", label)
-        raise ApiError(
-            503,
-            ErrorCode.SERVICE_UNAVAILABLE,
-            f"The throttling store ({label}) does not answer",
-            headers={"Retry-After": "5"},
-        )
+        raise DomainError(Problem.THROTTLING_STORE_DOWN, store=label)
     return HealthDb(throttling_store=throttle.store_name)

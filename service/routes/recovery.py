@@ -4,27 +4,13 @@ from fastapi import APIRouter, BackgroundTasks, status
 from starlette.concurrency import run_in_threadpool
 
 from service.deps import ClientAddress, CurrentUser, RecoveryDep, RequesterDep, ThrottleDep
-from service.errors import ErrorCode
-from service.openapi import (
-    ALWAYS,
-    FIELD_REQUIRED,
-    INVALID_EMAIL,
-    RATE_LIMITED,
-    SIGNED_IN,
-    WITH_BODY,
-    Documented,
-    error_responses,
-)
-from service.recovery import invalid_token
+from service.openapi import ALWAYS, SIGNED_IN, WITH_BODY, Documented, error_responses
+from service.problems import Problem
 from service.schemas import Accepted, EmailVerification, ForgotPassword, PasswordReset, UserPublic
 
 router = APIRouter(tags=["recovery"])
 
-_INVALID = invalid_token()
-INVALID_MAILED_TOKEN = Documented(400, ErrorCode.INVALID_TOKEN, str(_INVALID), "token")
-WEAK_NEW_PASSWORD = Documented(
-    422, ErrorCode.WEAK_PASSWORD, "Password must be at least 8 characters", "new_password"
-)
+WEAK_NEW_PASSWORD = Documented(Problem.WEAK_PASSWORD, "new_password")
 
 
 @router.post(
@@ -32,7 +18,9 @@ WEAK_NEW_PASSWORD = Documented(
     status_code=status.HTTP_202_ACCEPTED,
     summary="Mail a password reset link; the same answer whether or not the account exists",
     response_model=Accepted,
-    responses=error_responses(INVALID_EMAIL, FIELD_REQUIRED, RATE_LIMITED, *WITH_BODY),
+    responses=error_responses(
+        Problem.INVALID_EMAIL, Problem.FIELD_REQUIRED, Problem.RATE_LIMITED, *WITH_BODY
+    ),
 )
 async def forgot_password(
     body: ForgotPassword,
@@ -55,7 +43,9 @@ async def forgot_password(
     "/password/reset",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Set a new password with a reset link's token; every session is signed out",
-    responses=error_responses(INVALID_MAILED_TOKEN, FIELD_REQUIRED, WEAK_NEW_PASSWORD, *WITH_BODY),
+    responses=error_responses(
+        Problem.LINK_INVALID, Problem.FIELD_REQUIRED, WEAK_NEW_PASSWORD, *WITH_BODY
+    ),
 )
 async def reset_password(
     body: PasswordReset, recovery: RecoveryDep, requester: RequesterDep, address: ClientAddress
@@ -70,7 +60,7 @@ async def reset_password(
     status_code=status.HTTP_202_ACCEPTED,
     summary="Mail a link that confirms the signed-in user's email address",
     response_model=Accepted,
-    responses=error_responses(*SIGNED_IN, RATE_LIMITED, *ALWAYS),
+    responses=error_responses(*SIGNED_IN, Problem.RATE_LIMITED, *ALWAYS),
 )
 def request_verification(
     user: CurrentUser, recovery: RecoveryDep, throttle: ThrottleDep, requester: RequesterDep
@@ -84,7 +74,7 @@ def request_verification(
     "/verify",
     summary="Confirm an email address with a verification link's token",
     response_model=UserPublic,
-    responses=error_responses(INVALID_MAILED_TOKEN, FIELD_REQUIRED, *WITH_BODY),
+    responses=error_responses(Problem.LINK_INVALID, Problem.FIELD_REQUIRED, *WITH_BODY),
 )
 def verify_email(body: EmailVerification, recovery: RecoveryDep) -> UserPublic:
     return recovery.verify_email(token=body.token)

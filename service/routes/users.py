@@ -20,33 +20,20 @@ from service.deps import (
     ThrottleDep,
     require_superuser,
 )
-from service.openapi import (
-    ALWAYS,
-    EMAIL_TAKEN,
-    FIELD_REQUIRED,
-    FORBIDDEN,
-    INVALID_CURRENT_PASSWORD,
-    INVALID_EMAIL,
-    LAST_SUPERUSER,
-    NOT_FOUND,
-    RATE_LIMITED,
-    SIGNED_IN,
-    WEAK_PASSWORD,
-    WITH_BODY,
-    error_responses,
-)
+from service.openapi import ALWAYS, SIGNED_IN, WITH_BODY, Documented, error_responses
+from service.problems import Problem
 from service.schemas import PasswordChange, UserCreate, UserPublic, UserUpdate, UserUpdateMe
 
 router = APIRouter(prefix="/users", tags=["users"])
 
 _UPDATE_ERRORS = (
     *SIGNED_IN,
-    FORBIDDEN,
-    INVALID_CURRENT_PASSWORD,
-    EMAIL_TAKEN,
-    FIELD_REQUIRED,
-    INVALID_EMAIL,
-    WEAK_PASSWORD,
+    Problem.FORBIDDEN,
+    Problem.CURRENT_PASSWORD_WRONG,
+    Problem.EMAIL_TAKEN,
+    Problem.FIELD_REQUIRED,
+    Problem.INVALID_EMAIL,
+    Problem.WEAK_PASSWORD,
     *WITH_BODY,
 )
 
@@ -57,7 +44,12 @@ _UPDATE_ERRORS = (
     summary="Sign up",
     response_model=UserPublic,
     responses=error_responses(
-        EMAIL_TAKEN, FIELD_REQUIRED, INVALID_EMAIL, WEAK_PASSWORD, RATE_LIMITED, *WITH_BODY
+        Problem.EMAIL_TAKEN,
+        Problem.FIELD_REQUIRED,
+        Problem.INVALID_EMAIL,
+        Problem.WEAK_PASSWORD,
+        Problem.RATE_LIMITED,
+        *WITH_BODY,
     ),
 )
 async def sign_up(
@@ -124,7 +116,7 @@ async def update_me(
     "/me",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete the signed-in user",
-    responses=error_responses(*SIGNED_IN, LAST_SUPERUSER, *ALWAYS),
+    responses=error_responses(*SIGNED_IN, Problem.LAST_SUPERUSER, *ALWAYS),
 )
 def delete_me(user: CurrentUser, db: DbSession) -> None:
     accounts.delete_user(db, user_id=user.id)
@@ -135,7 +127,11 @@ def delete_me(user: CurrentUser, db: DbSession) -> None:
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Change the password; every other session is signed out",
     responses=error_responses(
-        *SIGNED_IN, INVALID_CURRENT_PASSWORD, FIELD_REQUIRED, WEAK_PASSWORD, *WITH_BODY
+        *SIGNED_IN,
+        Problem.CURRENT_PASSWORD_WRONG,
+        Problem.FIELD_REQUIRED,
+        Documented(Problem.WEAK_PASSWORD, "new_password"),
+        *WITH_BODY,
     ),
 )
 async def change_my_password(
@@ -167,7 +163,7 @@ async def change_my_password(
     summary="List users (superusers)",
     response_model=list[UserPublic],
     dependencies=[Depends(require_superuser)],
-    responses=error_responses(*SIGNED_IN, FORBIDDEN, *ALWAYS),
+    responses=error_responses(*SIGNED_IN, Problem.FORBIDDEN, *ALWAYS),
 )
 def list_users(
     db: DbSession,
@@ -183,7 +179,7 @@ def list_users(
     "/{user_id}",
     summary="A user (itself, or anyone for superusers)",
     response_model=UserPublic,
-    responses=error_responses(*SIGNED_IN, FORBIDDEN, NOT_FOUND, *ALWAYS),
+    responses=error_responses(*SIGNED_IN, Problem.FORBIDDEN, Problem.NO_SUCH_USER, *ALWAYS),
 )
 async def read_user(user: TargetUser) -> UserPublic:
     return user
@@ -223,7 +219,7 @@ for _method in ("PUT", "PATCH"):
         name=f"update_user_{_method.lower()}",
         summary="Change a user (itself, or anyone for superusers); fields absent stay as they are",
         response_model=UserPublic,
-        responses=error_responses(*_UPDATE_ERRORS, NOT_FOUND, LAST_SUPERUSER),
+        responses=error_responses(*_UPDATE_ERRORS, Problem.NO_SUCH_USER, Problem.LAST_SUPERUSER),
     )
 
 
@@ -231,7 +227,9 @@ for _method in ("PUT", "PATCH"):
     "/{user_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a user (itself, or anyone for superusers)",
-    responses=error_responses(*SIGNED_IN, FORBIDDEN, NOT_FOUND, LAST_SUPERUSER, *ALWAYS),
+    responses=error_responses(
+        *SIGNED_IN, Problem.FORBIDDEN, Problem.NO_SUCH_USER, Problem.LAST_SUPERUSER, *ALWAYS
+    ),
 )
 def delete_user(user: TargetUser, db: DbSession) -> None:
     accounts.delete_user(db, user_id=user.id)
