@@ -51,13 +51,13 @@ def _migrate(settings: Settings) -> int:
 def _prune(settings: Settings) -> int:
     from service import account_tokens
     from service.database import Database
+    from service.logins import prune_logins
     from service.ratelimit_storage import DatabaseStorage
-    from service.sessions import prune_sessions
 
     database = Database(settings)
     try:
         with database.sessions() as db:
-            sessions = prune_sessions(db)
+            sessions = prune_logins(db)
             tokens = account_tokens.prune(db)
         counters = DatabaseStorage(database.engine).prune()
     finally:

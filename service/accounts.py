@@ -14,16 +14,16 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.concurrency import run_in_threadpool
 
 from service import account_tokens, superusers
+from service.account_mail import AccountMail, Requester
 from service.account_tokens import Purpose
 from service.config import Settings
 from service.emails import lookup_form
-from service.messages import AccountMail, Requester
+from service.logins import LoginStore, token_rejected
 from service.models import MAX_ID, User
 from service.passwords import password_problems
 from service.problems import DomainError, Problem
 from service.schemas import UserCreate, UserPublic, UserUpdate
 from service.security import PasswordHasher
-from service.sessions import SessionStore, token_rejected
 from service.throttling import LoginAttempt, Throttle
 
 T = TypeVar("T")
@@ -211,12 +211,12 @@ async def update_user(
     *,
     db: Session,
     hasher: PasswordHasher,
-    store: SessionStore,
+    store: LoginStore,
     settings: Settings,
     mail: AccountMail,
     requester: Requester,
     actor: UserPublic,
-    actor_session: str,
+    actor_login: str,
     target_id: int,
     changes: UserUpdate,
 ) -> User:
@@ -248,7 +248,7 @@ async def update_user(
             target,
             fields,
             new_hash,
-            keep_session=actor_session if acting_on_self else None,
+            keep_login=actor_login if acting_on_self else None,
             verify_ttl=verify_ttl,
         )
     except _UserGoneError:
@@ -267,12 +267,12 @@ async def change_password(
     *,
     db: Session,
     hasher: PasswordHasher,
-    store: SessionStore,
+    store: LoginStore,
     settings: Settings,
     mail: AccountMail,
     requester: Requester,
     user_id: int,
-    session_id: str,
+    login_id: str,
     current_password: str,
     new_password: str,
 ) -> None:
@@ -282,14 +282,14 @@ async def change_password(
         check_similarity(new_password, user.email, settings, "new_password")
         new_hash = await hasher.hash(new_password)
         await _in_thread(
-            _apply, db, store, user, {}, new_hash, keep_session=session_id, verify_ttl=None
+            _apply, db, store, user, {}, new_hash, keep_login=login_id, verify_ttl=None
         )
     except _UserGoneError:
         raise _gone(acting_on_self=True) from None
     mail.password_changed(to=user.email, requester=requester, by_admin=False)
 
 
-def sign_out_everywhere(db: Session, *, store: SessionStore, user_id: int) -> None:
+def sign_out_everywhere(db: Session, *, store: LoginStore, user_id: int) -> None:
     store.end_credentials(db, user_id=user_id)
     db.commit()
 
@@ -322,12 +322,12 @@ def check_similarity(password: str, email: str, settings: Settings, field: str) 
 
 def _apply(
     db: Session,
-    store: SessionStore,
+    store: LoginStore,
     user: User,
     fields: dict[str, Any],
     new_hash: str | None,
     *,
-    keep_session: str | None,
+    keep_login: str | None,
     verify_ttl: timedelta | None,
 ) -> tuple[User, str | None]:
     """One transaction: the new values, the sessions they end, and with
@@ -345,7 +345,7 @@ def _apply(
             user.is_verified = False
             account_tokens.discard(db, user_id=user.id)
         if new_hash is not None or deactivating:
-            store.end_credentials(db, user_id=user.id, keep=None if deactivating else keep_session)
+            store.end_credentials(db, user_id=user.id, keep=None if deactivating else keep_login)
         if new_hash is not None:
             user.hashed_password = new_hash
         db.flush()

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     public_app_url: str = "http://localhost:3000"
     password_reset_url: str = "{PUBLIC_APP_URL}/reset-password?token={token}"
     verify_email_url: str = "{PUBLIC_APP_URL}/verify-email?token={token}"
-    # Mail (service/mail.py): SMTP when SMTP_URL is set; otherwise the log in
+    # Mail (service/outbox.py): SMTP when SMTP_URL is set; otherwise the log in
     # development and test, and nothing in production.
     smtp_url: str | None = None
     mail_from: str = "Accounts <accounts@localhost>"

@@ -9,14 +9,14 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from service import accounts
+from service.account_mail import AccountMail, Requester
 from service.config import Settings
 from service.database import Database
-from service.messages import AccountMail, Requester
+from service.logins import LoginStore, Principal
 from service.problems import DomainError, Problem
 from service.recovery import Recovery
 from service.schemas import UserPublic
 from service.security import PasswordHasher
-from service.sessions import Principal, SessionStore
 from service.throttling import Throttle, client_key
 
 # Swagger UI's Authorize button logs in through this URL with the password grant.
@@ -32,7 +32,7 @@ async def get_hasher(request: Request) -> PasswordHasher:
     return request.app.state.hasher
 
 
-async def get_session_store(request: Request) -> SessionStore:
+async def get_session_store(request: Request) -> LoginStore:
     return request.app.state.sessions
 
 
@@ -79,7 +79,7 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 Hasher = Annotated[PasswordHasher, Depends(get_hasher)]
-Sessions = Annotated[SessionStore, Depends(get_session_store)]
+Sessions = Annotated[LoginStore, Depends(get_session_store)]
 DbSession = Annotated[Session, Depends(get_db)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 ThrottleDep = Annotated[Throttle, Depends(get_throttle)]
@@ -97,7 +97,7 @@ def get_principal(
     # this runs on every authenticated request, and each dependency costs.
     if not token:
         raise DomainError(Problem.NOT_AUTHENTICATED)
-    store: SessionStore = request.app.state.sessions
+    store: LoginStore = request.app.state.sessions
     return store.authenticate(access_token=token)
 
 

@@ -122,7 +122,7 @@ PROBLEMS: dict[Problem, Spec] = {
         headers=(("Retry-After", "{retry_after}"),),
         example=(("retry_after", 60),),
     ),
-    Problem.LINK_INVALID: Spec(
+    Problem.ACCOUNT_TOKEN_INVALID: Spec(
         400, ErrorCode.INVALID_TOKEN, "The link is invalid, expired or already used", "token"
     ),
     Problem.FORBIDDEN: Spec(403, ErrorCode.FORBIDDEN, "Not allowed"),

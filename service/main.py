@@ -7,13 +7,13 @@ from datetime import timedelta
 from anyio import to_thread
 from fastapi import FastAPI
 
+from service.account_mail import AccountMail
 from service.client_address import ClientAddress, ClientAddressMiddleware, parse_networks
 from service.config import Settings, load_settings
 from service.database import Database
 from service.errors import install_error_handlers
 from service.logging_setup import configure_logging
-from service.mail import Outbox, make_mailer
-from service.messages import AccountMail
+from service.logins import LoginStore
 from service.methods import MethodsMiddleware
 from service.middleware import (
     BodySizeLimitMiddleware,
@@ -22,11 +22,11 @@ from service.middleware import (
     SecurityHeadersMiddleware,
 )
 from service.openapi import install_openapi
+from service.outbox import Outbox, make_mailer
 from service.recovery import Recovery
 from service.routes import auth, health, users
 from service.routes import recovery as recovery_routes
 from service.security import PasswordHasher, TokenCodec
-from service.sessions import SessionStore
 from service.throttling import make_throttle
 
 DESCRIPTION = """
@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         algorithm=settings.algorithm,
         access_ttl=timedelta(minutes=settings.access_token_expire_minutes),
     )
-    sessions = SessionStore(
+    sessions = LoginStore(
         engine=database.engine,
         tokens=tokens,
         refresh_ttl=timedelta(days=settings.refresh_token_expire_days),

@@ -76,7 +76,7 @@ class User(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-class RefreshSession(Base):
+class Login(Base):
     """One login: the refresh tokens issued since it, as a rotation counter.
 
     A refresh token names its session and generation. Rotating it advances the

@@ -17,7 +17,7 @@ class Problem(StrEnum):
     UNSUPPORTED_GRANT_TYPE = "unsupported_grant_type"
     RATE_LIMITED = "rate_limited"
     # Mailed links
-    LINK_INVALID = "link_invalid"
+    ACCOUNT_TOKEN_INVALID = "account_token_invalid"
     # Accounts
     FORBIDDEN = "forbidden"
     NO_SUCH_USER = "no_such_user"

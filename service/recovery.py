@@ -13,16 +13,16 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from service import account_tokens
+from service.account_mail import AccountMail, Requester
 from service.account_tokens import Purpose
 from service.accounts import check_similarity
 from service.config import Settings
 from service.database import Database
-from service.messages import AccountMail, Requester
+from service.logins import LoginStore
 from service.models import User
 from service.problems import DomainError, Problem
 from service.schemas import UserPublic
 from service.security import PasswordHasher
-from service.sessions import SessionStore
 from service.throttling import Throttle
 
 logger = logging.getLogger("service.recovery")
@@ -30,7 +30,7 @@ _USERS = User.__table__
 
 
 def invalid_token() -> DomainError:
-    return DomainError(Problem.LINK_INVALID)
+    return DomainError(Problem.ACCOUNT_TOKEN_INVALID)
 
 
 class Recovery:
@@ -39,7 +39,7 @@ class Recovery:
         *,
         database: Database,
         hasher: PasswordHasher,
-        store: SessionStore,
+        store: LoginStore,
         mail: AccountMail,
         throttle: Throttle,
         settings: Settings,

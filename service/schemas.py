@@ -176,11 +176,11 @@ class ForgotPassword(RequestModel):
 
 
 # Tokens sent by mail are 43 characters; a bound keeps hostile input cheap.
-MailedToken = Annotated[PrintableText, Field(min_length=1, max_length=128)]
+AccountTokenText = Annotated[PrintableText, Field(min_length=1, max_length=128)]
 
 
 class PasswordReset(RequestModel):
-    token: MailedToken
+    token: AccountTokenText
     new_password: PasswordInput
 
     @field_validator("new_password")
@@ -191,7 +191,7 @@ class PasswordReset(RequestModel):
 
 
 class EmailVerification(RequestModel):
-    token: MailedToken
+    token: AccountTokenText
 
 
 class Accepted(BaseModel):

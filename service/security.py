@@ -87,14 +87,14 @@ class TokenExpiredError(TokenError):
 @dataclass(frozen=True)
 class AccessClaims:
     user_id: int
-    session_id: str
+    login_id: str
     credential_version: int
 
 
 @dataclass(frozen=True)
 class RefreshClaims:
     user_id: int
-    session_id: str
+    login_id: str
     generation: int
 
 
@@ -115,7 +115,7 @@ class TokenCodec:
             claims.user_id,
             now,
             now + self.access_ttl,
-            sid=claims.session_id,
+            sid=claims.login_id,
             ver=claims.credential_version,
         )
 
@@ -125,7 +125,7 @@ class TokenCodec:
             claims.user_id,
             datetime.now(UTC),
             expires_at,
-            sid=claims.session_id,
+            sid=claims.login_id,
             gen=claims.generation,
         )
 
@@ -133,7 +133,7 @@ class TokenCodec:
         payload = self._decode(token, ACCESS, verify_exp=True)
         return AccessClaims(
             user_id=_user_id(payload),
-            session_id=_session_id(payload),
+            login_id=_login_id(payload),
             credential_version=_counter(payload, "ver"),
         )
 
@@ -141,7 +141,7 @@ class TokenCodec:
         payload = self._decode(token, REFRESH, verify_exp=verify_exp)
         return RefreshClaims(
             user_id=_user_id(payload),
-            session_id=_session_id(payload),
+            login_id=_login_id(payload),
             generation=_counter(payload, "gen"),
         )
 
@@ -187,7 +187,7 @@ def _user_id(payload: dict[str, Any]) -> int:
     return int(sub)
 
 
-def _session_id(payload: dict[str, Any]) -> str:
+def _login_id(payload: dict[str, Any]) -> str:
     sid = payload.get("sid")
     if not isinstance(sid, str) or len(sid) != 32:
         raise TokenError

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from jose import jwt
 from sqlalchemy import Engine, func, select, update
 
-from service.models import RefreshSession, User
+from service.models import Login, User
 
 STRONG_PASSWORD = "correct-horse-battery-9"
 OTHER_PASSWORD = "staple-orbit-lantern-42"
@@ -170,9 +170,9 @@ def count_users(engine: Engine) -> int:
 
 
 def count_sessions(engine: Engine, user_id: int | None = None) -> int:
-    statement = select(func.count()).select_from(RefreshSession)
+    statement = select(func.count()).select_from(Login)
     if user_id is not None:
-        statement = statement.where(RefreshSession.user_id == user_id)
+        statement = statement.where(Login.user_id == user_id)
     with engine.connect() as connection:
         return connection.scalar(statement)
 

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.models import RefreshSession, User
-from service.sessions import SessionStore
+from service.logins import LoginStore
+from service.models import Login, User
 from tests.helpers import (
     OTHER_PASSWORD,
     STRONG_PASSWORD,
@@ -86,13 +86,13 @@ def failing_commits(app: FastAPI) -> Iterator[None]:
 @pytest.fixture
 def failing_end_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """end_credentials does its work inside the transaction, then the request fails."""
-    real = SessionStore.end_credentials
+    real = LoginStore.end_credentials
 
     def end_then_fail(db: Session, **kwargs: Any) -> None:
         real(db, **kwargs)
         raise InjectedError("second step failed")
 
-    monkeypatch.setattr(SessionStore, "end_credentials", staticmethod(end_then_fail))
+    monkeypatch.setattr(LoginStore, "end_credentials", staticmethod(end_then_fail))
 
 
 def user_row(engine: Engine, user_id: int) -> Any:
@@ -102,9 +102,7 @@ def user_row(engine: Engine, user_id: int) -> Any:
 
 def session_rows(engine: Engine) -> list[Any]:
     with engine.connect() as connection:
-        return list(
-            connection.execute(select(RefreshSession.__table__).order_by(RefreshSession.id)).all()
-        )
+        return list(connection.execute(select(Login.__table__).order_by(Login.id)).all())
 
 
 # Sign-up
@@ -197,7 +195,7 @@ def test_rotation_failing_after_commit_spends_the_token_consistently(
         raise InjectedError("token signing failed")
 
     with monkeypatch.context() as patch:
-        patch.setattr(SessionStore, "_pair", fail)
+        patch.setattr(LoginStore, "_pair", fail)
         assert refresh(lenient, user.refresh_token).status_code == 500
 
     assert_error(refresh(lenient, user.refresh_token), 401, "invalid_token")

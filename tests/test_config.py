@@ -14,7 +14,7 @@ from sqlalchemy import Engine, update
 
 from service.config import Settings, load_settings
 from service.main import create_app
-from service.models import RefreshSession
+from service.models import Login
 from tests.helpers import (
     STRONG_PASSWORD,
     claims_of,
@@ -256,9 +256,7 @@ def test_session_max_lifetime_days_bounds_a_login(
     signup(client)
     tokens = login(client, "ada@example.com", STRONG_PASSWORD)
     with db_engine.begin() as connection:
-        connection.execute(
-            update(RefreshSession).values(created_at=datetime.now(UTC) - timedelta(days=3))
-        )
+        connection.execute(update(Login).values(created_at=datetime.now(UTC) - timedelta(days=3)))
 
     response = client.post("/refresh", json={"refresh_token": tokens["refresh_token"]})
 

@@ -23,7 +23,7 @@ from service import account_tokens
 from service.account_tokens import Purpose
 from service.config import Settings
 from service.main import create_app
-from service.models import AccountToken, RefreshSession, User
+from service.models import AccountToken, Login, User
 from service.security import PasswordHasher
 from tests.helpers import STRONG_PASSWORD, assert_envelope, claims_of, sign, unsigned_token
 
@@ -642,9 +642,7 @@ def signed_in_admin(client: TestClient, world: World) -> None:
 def snapshot(engine: Engine) -> tuple[list[Any], list[Any], list[Any]]:
     with engine.connect() as connection:
         users = connection.execute(select(User.__table__).order_by(User.id)).all()
-        sessions = connection.execute(
-            select(RefreshSession.__table__).order_by(RefreshSession.id)
-        ).all()
+        sessions = connection.execute(select(Login.__table__).order_by(Login.id)).all()
         mailed = connection.execute(
             select(AccountToken.__table__).order_by(AccountToken.digest)
         ).all()

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from service.config import Settings
-from service.mail import (
+from service.outbox import (
     ConsoleMailer,
     Message,
     NullMailer,

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, update
 
 from service.config import Settings
-from service.models import RefreshSession
+from service.models import Login
 from tests.helpers import (
     OTHER_PASSWORD,
     Account,
@@ -157,8 +157,8 @@ def test_refresh_of_session_past_its_max_lifetime_is_401(
     sid = claims_of(user.refresh_token)["sid"]
     with db_engine.begin() as connection:
         connection.execute(
-            update(RefreshSession)
-            .where(RefreshSession.id == sid)
+            update(Login)
+            .where(Login.id == sid)
             .values(created_at=datetime.now(UTC) - timedelta(days=91))
         )
 
@@ -171,8 +171,8 @@ def test_refresh_of_session_within_its_max_lifetime_succeeds(
     sid = claims_of(user.refresh_token)["sid"]
     with db_engine.begin() as connection:
         connection.execute(
-            update(RefreshSession)
-            .where(RefreshSession.id == sid)
+            update(Login)
+            .where(Login.id == sid)
             .values(created_at=datetime.now(UTC) - timedelta(days=89))
         )
 
@@ -185,9 +185,7 @@ def test_refresh_never_extends_past_the_session_max_lifetime(
     sid = claims_of(user.refresh_token)["sid"]
     login_time = datetime.now(UTC) - timedelta(days=89)
     with db_engine.begin() as connection:
-        connection.execute(
-            update(RefreshSession).where(RefreshSession.id == sid).values(created_at=login_time)
-        )
+        connection.execute(update(Login).where(Login.id == sid).values(created_at=login_time))
 
     new_refresh = refresh(client, user.refresh_token).json()["refresh_token"]
 

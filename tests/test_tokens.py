@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete
 
 from service.config import Settings
-from service.models import RefreshSession, User
+from service.logins import PRINCIPAL_USER_COLUMNS
+from service.models import Login, User
 from service.schemas import UserPublic
-from service.sessions import PRINCIPAL_USER_COLUMNS
 from tests.helpers import (
     ACCESS_TOKEN_SECONDS,
     Account,
@@ -190,7 +190,7 @@ def test_token_of_user_deleted_in_the_database_is_401(
     client: TestClient, user: Account, db_engine: Engine
 ) -> None:
     with db_engine.begin() as connection:
-        connection.execute(delete(RefreshSession).where(RefreshSession.user_id == user.id))
+        connection.execute(delete(Login).where(Login.user_id == user.id))
         connection.execute(delete(User).where(User.id == user.id))
 
     assert_error(bearer(client, user.access_token), 401, "invalid_token")

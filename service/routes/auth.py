@@ -21,6 +21,7 @@ from service.deps import (
     get_session_store,
     get_throttle,
 )
+from service.logins import LoginStore
 from service.openapi import ALWAYS, SIGNED_IN, WITH_BODY, error_responses
 from service.problems import DomainError, Problem
 from service.schemas import (
@@ -30,7 +31,6 @@ from service.schemas import (
     RefreshRequest,
     TokenPair,
 )
-from service.sessions import SessionStore
 from service.throttling import Throttle
 
 router = APIRouter(tags=["auth"])
@@ -162,7 +162,7 @@ async def refresh(body: RefreshRequest, request: Request, response: Response) ->
     return await run_in_threadpool(_rotate, store, throttle, address, body.refresh_token)
 
 
-def _rotate(store: SessionStore, throttle: Throttle, address: str, refresh_token: str) -> TokenPair:
+def _rotate(store: LoginStore, throttle: Throttle, address: str, refresh_token: str) -> TokenPair:
     throttle.spend_refresh(address)
     return store.rotate(refresh_token=refresh_token)
 

@@ -44,7 +44,7 @@ async def forgot_password(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Set a new password with a reset link's token; every session is signed out",
     responses=error_responses(
-        Problem.LINK_INVALID, Problem.FIELD_REQUIRED, WEAK_NEW_PASSWORD, *WITH_BODY
+        Problem.ACCOUNT_TOKEN_INVALID, Problem.FIELD_REQUIRED, WEAK_NEW_PASSWORD, *WITH_BODY
     ),
 )
 async def reset_password(
@@ -74,7 +74,7 @@ def request_verification(
     "/verify",
     summary="Confirm an email address with a verification link's token",
     response_model=UserPublic,
-    responses=error_responses(Problem.LINK_INVALID, Problem.FIELD_REQUIRED, *WITH_BODY),
+    responses=error_responses(Problem.ACCOUNT_TOKEN_INVALID, Problem.FIELD_REQUIRED, *WITH_BODY),
 )
 def verify_email(body: EmailVerification, recovery: RecoveryDep) -> UserPublic:
     return recovery.verify_email(token=body.token)

@@ -152,7 +152,7 @@ async def change_my_password(
         mail=mail,
         requester=requester,
         user_id=principal.user.id,
-        session_id=principal.session_id,
+        login_id=principal.login_id,
         current_password=body.current_password,
         new_password=body.new_password,
     )
@@ -204,7 +204,7 @@ async def _update_user(
         mail=mail,
         requester=requester,
         actor=principal.user,
-        actor_session=principal.session_id,
+        actor_login=principal.login_id,
         target_id=target.id,
         changes=body,
     )

@@ -1,13 +1,13 @@
 """What the service writes to its users: recovery and verification links,
-and notices of changes to an account. Delivery is service/mail.py's."""
+and notices of changes to an account. Delivery is service/outbox.py's."""
 
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
 from service.config import Settings
-from service.mail import Message, Outbox
 from service.models import utcnow
+from service.outbox import Message, Outbox
 
 USER_AGENT_LIMIT = 200
 

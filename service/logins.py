@@ -12,7 +12,7 @@ from sqlalchemy import Engine, bindparam, delete, insert, literal, or_, select, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from service.models import RefreshSession, User, utcnow
+from service.models import Login, User, utcnow
 from service.problems import DomainError, Problem
 from service.schemas import TokenPair, UserPublic
 from service.security import (
@@ -25,7 +25,7 @@ from service.security import (
 
 # Only this statement touches the rows; ORM state sync is not needed.
 _NO_SYNC = {"synchronize_session": False}
-_SESSIONS = RefreshSession.__table__
+_LOGINS = Login.__table__
 _USERS = User.__table__
 
 # The hot paths' statements are built once: building a Core statement (and
@@ -47,37 +47,37 @@ _READ_PRINCIPAL = (
     select(
         *PRINCIPAL_USER_COLUMNS,
         _USERS.c.credential_version,
-        _SESSIONS.c.revoked_at,
+        _LOGINS.c.revoked_at,
     )
-    .join_from(_USERS, _SESSIONS, _SESSIONS.c.user_id == _USERS.c.id)
-    .where(_USERS.c.id == bindparam("uid"), _SESSIONS.c.id == bindparam("sid"))
+    .join_from(_USERS, _LOGINS, _LOGINS.c.user_id == _USERS.c.id)
+    .where(_USERS.c.id == bindparam("uid"), _LOGINS.c.id == bindparam("sid"))
 )
 # What a refresh needs of the session to issue the pair.
 _ADVANCED = (
-    _SESSIONS.c.generation,
-    _SESSIONS.c.created_at,
-    _SESSIONS.c.expires_at,
-    _SESSIONS.c.credential_version,
+    _LOGINS.c.generation,
+    _LOGINS.c.created_at,
+    _LOGINS.c.expires_at,
+    _LOGINS.c.credential_version,
 )
 # One statement spends the token and checks the session is live and still
 # under the user's credentials, so concurrent uses cannot both win.
 _ROTATE = (
-    update(_SESSIONS)
+    update(_LOGINS)
     .where(
-        _SESSIONS.c.id == bindparam("sid"),
-        _SESSIONS.c.user_id == bindparam("uid"),
-        _SESSIONS.c.generation == bindparam("gen"),
-        _SESSIONS.c.revoked_at.is_(None),
-        _SESSIONS.c.created_at > bindparam("oldest_login"),
+        _LOGINS.c.id == bindparam("sid"),
+        _LOGINS.c.user_id == bindparam("uid"),
+        _LOGINS.c.generation == bindparam("gen"),
+        _LOGINS.c.revoked_at.is_(None),
+        _LOGINS.c.created_at > bindparam("oldest_login"),
         # A session opened or kept under an older password, or of a user
         # deactivated since, is over however its token reached us.
-        _SESSIONS.c.credential_version
+        _LOGINS.c.credential_version
         == select(_USERS.c.credential_version)
-        .where(_USERS.c.id == _SESSIONS.c.user_id, _USERS.c.is_active.is_(True))
+        .where(_USERS.c.id == _LOGINS.c.user_id, _USERS.c.is_active.is_(True))
         .scalar_subquery(),
     )
     .values(
-        generation=_SESSIONS.c.generation + 1,
+        generation=_LOGINS.c.generation + 1,
         expires_at=bindparam("new_expiry"),
         rotated_at=bindparam("now"),
     )
@@ -87,48 +87,48 @@ _ROTATE = (
 # tab refreshing at the same moment, or a retry after a lost answer): the
 # session is still trusted and its current generation is given again.
 _WITHIN_GRACE = select(*_ADVANCED).where(
-    _SESSIONS.c.id == bindparam("sid"),
-    _SESSIONS.c.user_id == bindparam("uid"),
-    _SESSIONS.c.generation == bindparam("gen") + 1,
-    _SESSIONS.c.revoked_at.is_(None),
-    _SESSIONS.c.rotated_at > bindparam("spent_after"),
-    _SESSIONS.c.created_at > bindparam("oldest_login"),
-    _SESSIONS.c.credential_version
+    _LOGINS.c.id == bindparam("sid"),
+    _LOGINS.c.user_id == bindparam("uid"),
+    _LOGINS.c.generation == bindparam("gen") + 1,
+    _LOGINS.c.revoked_at.is_(None),
+    _LOGINS.c.rotated_at > bindparam("spent_after"),
+    _LOGINS.c.created_at > bindparam("oldest_login"),
+    _LOGINS.c.credential_version
     == select(_USERS.c.credential_version)
-    .where(_USERS.c.id == _SESSIONS.c.user_id, _USERS.c.is_active.is_(True))
+    .where(_USERS.c.id == _LOGINS.c.user_id, _USERS.c.is_active.is_(True))
     .scalar_subquery(),
 )
 # A generation older than the session's is a token already spent: whoever
 # holds it, the session can no longer be trusted.
 _REVOKE_IF_REUSED = (
-    update(_SESSIONS)
+    update(_LOGINS)
     .where(
-        _SESSIONS.c.id == bindparam("sid"),
-        _SESSIONS.c.user_id == bindparam("uid"),
-        _SESSIONS.c.generation > bindparam("gen"),
-        _SESSIONS.c.revoked_at.is_(None),
+        _LOGINS.c.id == bindparam("sid"),
+        _LOGINS.c.user_id == bindparam("uid"),
+        _LOGINS.c.generation > bindparam("gen"),
+        _LOGINS.c.revoked_at.is_(None),
     )
     .values(revoked_at=bindparam("now"))
 )
 # The session a token names, if it is the user's and not revoked.
 _THIS_LIVE_SESSION = (
-    _SESSIONS.c.id == bindparam("sid"),
-    _SESSIONS.c.user_id == bindparam("uid"),
-    _SESSIONS.c.revoked_at.is_(None),
+    _LOGINS.c.id == bindparam("sid"),
+    _LOGINS.c.user_id == bindparam("uid"),
+    _LOGINS.c.revoked_at.is_(None),
 )
-_REVOKE = update(_SESSIONS).where(*_THIS_LIVE_SESSION).values(revoked_at=bindparam("now"))
+_REVOKE = update(_LOGINS).where(*_THIS_LIVE_SESSION).values(revoked_at=bindparam("now"))
 # A login opens its session only if the credentials it checked are still the
 # user's: a password change, reset, deactivation or deletion that commits
 # while the hash is being checked leaves nothing to insert.
-_OPEN = insert(_SESSIONS).from_select(
+_OPEN = insert(_LOGINS).from_select(
     ["id", "user_id", "generation", "credential_version", "created_at", "expires_at"],
     select(
-        bindparam("sid", type_=_SESSIONS.c.id.type),
+        bindparam("sid", type_=_LOGINS.c.id.type),
         _USERS.c.id,
         literal(0),
         _USERS.c.credential_version,
-        bindparam("now", type_=_SESSIONS.c.created_at.type),
-        bindparam("expiry", type_=_SESSIONS.c.expires_at.type),
+        bindparam("now", type_=_LOGINS.c.created_at.type),
+        bindparam("expiry", type_=_LOGINS.c.expires_at.type),
     ).where(
         _USERS.c.id == bindparam("uid"),
         _USERS.c.credential_version == bindparam("version"),
@@ -137,7 +137,7 @@ _OPEN = insert(_SESSIONS).from_select(
 )
 # The session a password change is made from stays signed in, under the new version.
 _MOVE_TO_CURRENT_VERSION = (
-    update(_SESSIONS)
+    update(_LOGINS)
     .where(*_THIS_LIVE_SESSION)
     .values(
         credential_version=select(_USERS.c.credential_version)
@@ -154,7 +154,7 @@ class Principal:
     own transaction."""
 
     user: UserPublic
-    session_id: str
+    login_id: str
 
 
 def token_rejected(exc: TokenError | None = None) -> DomainError:
@@ -162,7 +162,7 @@ def token_rejected(exc: TokenError | None = None) -> DomainError:
     return DomainError(Problem.TOKEN_EXPIRED if expired else Problem.TOKEN_INVALID)
 
 
-class SessionStore:
+class LoginStore:
     """Login sessions in the database. Each public method but `end_credentials` is
     one statement on the autocommit engine (see Database)."""
 
@@ -185,14 +185,14 @@ class SessionStore:
         """Start a login session for the user and give its first token pair, or
         None when the user's credentials are no longer `credential_version`'s."""
         now = utcnow()
-        session_id = uuid.uuid4().hex
+        login_id = uuid.uuid4().hex
         expires_at = now + self.refresh_ttl
         try:
             with self.engine.begin() as connection:
                 opened = connection.execute(
                     _OPEN,
                     {
-                        "sid": session_id,
+                        "sid": login_id,
                         "uid": user_id,
                         "version": credential_version,
                         "now": now,
@@ -206,7 +206,7 @@ class SessionStore:
             return None
         return self._pair(
             user_id=user_id,
-            session_id=session_id,
+            login_id=login_id,
             generation=0,
             version=credential_version,
             expires_at=expires_at,
@@ -220,7 +220,7 @@ class SessionStore:
         except TokenError as exc:
             raise token_rejected(exc) from exc
         now = utcnow()
-        identity = {"sid": claims.session_id, "uid": claims.user_id, "gen": claims.generation}
+        identity = {"sid": claims.login_id, "uid": claims.user_id, "gen": claims.generation}
         oldest_login = now - self.max_lifetime
         with self.engine.begin() as connection:
             advanced = connection.execute(
@@ -244,7 +244,7 @@ class SessionStore:
             raise token_rejected()
         return self._pair(
             user_id=claims.user_id,
-            session_id=claims.session_id,
+            login_id=claims.login_id,
             generation=advanced.generation,
             version=advanced.credential_version,
             expires_at=min(advanced.expires_at, advanced.created_at + self.max_lifetime),
@@ -259,7 +259,7 @@ class SessionStore:
         with self.engine.begin() as connection:
             connection.execute(
                 _REVOKE,
-                {"sid": claims.session_id, "uid": claims.user_id, "now": utcnow()},
+                {"sid": claims.login_id, "uid": claims.user_id, "now": utcnow()},
             )
 
     @staticmethod
@@ -276,11 +276,9 @@ class SessionStore:
         )
         # Pending ORM changes first: they may be the reason for this.
         db.flush()
-        revoke = update(_SESSIONS).where(
-            _SESSIONS.c.user_id == user_id, _SESSIONS.c.revoked_at.is_(None)
-        )
+        revoke = update(_LOGINS).where(_LOGINS.c.user_id == user_id, _LOGINS.c.revoked_at.is_(None))
         if keep is not None:
-            revoke = revoke.where(_SESSIONS.c.id != keep)
+            revoke = revoke.where(_LOGINS.c.id != keep)
             db.execute(_MOVE_TO_CURRENT_VERSION, {"sid": keep, "uid": user_id})
         db.execute(revoke.values(revoked_at=utcnow()))
 
@@ -293,7 +291,7 @@ class SessionStore:
         with self.engine.connect() as connection:
             row = connection.execute(
                 _READ_PRINCIPAL,
-                {"uid": claims.user_id, "sid": claims.session_id},
+                {"uid": claims.user_id, "sid": claims.login_id},
             ).one_or_none()
         if (
             row is None
@@ -302,22 +300,22 @@ class SessionStore:
             or row.credential_version != claims.credential_version
         ):
             raise token_rejected()
-        return Principal(user=UserPublic.model_validate(row), session_id=claims.session_id)
+        return Principal(user=UserPublic.model_validate(row), login_id=claims.login_id)
 
     def _pair(
         self,
         *,
         user_id: int,
-        session_id: str,
+        login_id: str,
         generation: int,
         version: int,
         expires_at: datetime,
     ) -> TokenPair:
         access = self.tokens.access_token(
-            AccessClaims(user_id=user_id, session_id=session_id, credential_version=version)
+            AccessClaims(user_id=user_id, login_id=login_id, credential_version=version)
         )
         refresh = self.tokens.refresh_token(
-            RefreshClaims(user_id=user_id, session_id=session_id, generation=generation),
+            RefreshClaims(user_id=user_id, login_id=login_id, generation=generation),
             expires_at=expires_at,
         )
         return TokenPair(
@@ -327,15 +325,15 @@ class SessionStore:
         )
 
 
-def prune_sessions(db: Session) -> int:
+def prune_logins(db: Session) -> int:
     """Delete sessions that can never be used again: revoked, or past their refresh token.
 
     A token of a deleted session is refused like one of a revoked session.
     """
     now = utcnow()
     deleted = db.execute(
-        delete(RefreshSession)
-        .where(or_(RefreshSession.revoked_at.is_not(None), RefreshSession.expires_at < now))
+        delete(Login)
+        .where(or_(Login.revoked_at.is_not(None), Login.expires_at < now))
         .execution_options(**_NO_SYNC)
     ).rowcount
     db.commit()
