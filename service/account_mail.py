@@ -2,36 +2,19 @@
 and notices of changes to an account. Delivery is service/outbox.py's."""
 
 import unicodedata
-from dataclasses import dataclass
-from datetime import datetime
 
 from service.config import Settings
-from service.models import utcnow
 from service.outbox import Message, Outbox
+from service.requester import Requester
 
 USER_AGENT_LIMIT = 200
 
 
-@dataclass(frozen=True)
-class Requester:
-    """Who asked for what a message tells of, as the message says it."""
-
-    address: str
-    user_agent: str
-    at: datetime
-
-    @classmethod
-    def now(cls, *, address: str | None, user_agent: str | None) -> "Requester":
-        return cls(
-            address=address or "an unknown address",
-            user_agent=_printable(user_agent or "")[:USER_AGENT_LIMIT] or "an unknown browser",
-            at=utcnow(),
-        )
-
-    def describe(self) -> str:
-        return (
-            f"on {self.at:%Y-%m-%d} at {self.at:%H:%M} UTC, from {self.address} ({self.user_agent})"
-        )
+def describe(requester: Requester) -> str:
+    at = requester.at
+    ip = requester.ip or "an unknown address"
+    agent = _printable(requester.user_agent or "")[:USER_AGENT_LIMIT] or "an unknown browser"
+    return f"on {at:%Y-%m-%d} at {at:%H:%M} UTC, from {ip} ({agent})"
 
 
 def _printable(text: str) -> str:
@@ -59,7 +42,7 @@ class AccountMail:
             to,
             "Reset your password",
             f"Someone asked to reset the password of the account {to},\n"
-            f"{requester.describe()}.\n\n"
+            f"{describe(requester)}.\n\n"
             f"To choose a new password, open this link within {minutes} minutes:\n\n"
             f"{link}\n\n"
             "The link works once. Setting a new password signs you out everywhere.\n"
@@ -74,7 +57,7 @@ class AccountMail:
             to,
             "Confirm your email address",
             f"Someone asked to confirm that {to} belongs to the account it is on,\n"
-            f"{requester.describe()}.\n\n"
+            f"{describe(requester)}.\n\n"
             f"To confirm it, open this link within {hours:g} hours:\n\n"
             f"{link}\n\n"
             "If you did not ask for this, ignore this message.",
@@ -87,7 +70,7 @@ class AccountMail:
             to,
             "Your password was changed",
             f"The password of the account {to} was changed by {who},\n"
-            f"{requester.describe()}.\n\n{_IF_NOT_YOU}",
+            f"{describe(requester)}.\n\n{_IF_NOT_YOU}",
             purpose="password change notice",
         )
 
@@ -96,7 +79,7 @@ class AccountMail:
             to,
             "Your password was reset",
             f"The password of the account {to} was reset with a link sent to this address,\n"
-            f"{requester.describe()}. Every session was signed out.\n\n{_IF_NOT_YOU}",
+            f"{describe(requester)}. Every session was signed out.\n\n{_IF_NOT_YOU}",
             purpose="password reset notice",
         )
 
@@ -106,7 +89,7 @@ class AccountMail:
             old,
             "Your account's email address was changed",
             f"The email address of the account {old} was changed to {new} by {who},\n"
-            f"{requester.describe()}. Messages about the account now go there.\n\n"
+            f"{describe(requester)}. Messages about the account now go there.\n\n"
             "If this was not you, contact support at once: password resets now go to the "
             "new address.",
             purpose="email change notice",

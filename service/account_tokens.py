@@ -12,10 +12,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import and_, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
+from service.config import Settings
 from service.models import AccountToken, User, utcnow
 
 _TOKENS = AccountToken.__table__
@@ -34,6 +36,12 @@ class Redeemed:
     user_id: int
     email: str
     credential_version: int
+
+
+def _redeemed(row: Any) -> Redeemed | None:
+    if row is None:
+        return None
+    return Redeemed(user_id=row.user_id, email=row.email, credential_version=row.credential_version)
 
 
 def digest(token: str) -> str:
@@ -56,6 +64,12 @@ def issue(db: Session, *, user: User, purpose: Purpose, ttl: timedelta) -> str:
         )
     )
     return token
+
+
+def issue_verification(db: Session, *, user: User, settings: Settings) -> str:
+    """The one way a verification link is made: for the user's current address."""
+    ttl = timedelta(minutes=settings.verify_token_expire_minutes)
+    return issue(db, user=user, purpose=Purpose.VERIFY_EMAIL, ttl=ttl)
 
 
 def _bound_to_its_user() -> object:
@@ -85,7 +99,7 @@ def peek(db: Session, *, token: str, purpose: Purpose) -> Redeemed | None:
         .join(_USERS, _bound_to_its_user())
         .where(*_usable(token, purpose))
     ).one_or_none()
-    return Redeemed(*row) if row else None
+    return _redeemed(row)
 
 
 def spend(db: Session, *, token: str, purpose: Purpose) -> Redeemed | None:
@@ -102,7 +116,7 @@ def spend(db: Session, *, token: str, purpose: Purpose) -> Redeemed | None:
         .where(*_usable(token, purpose))
         .returning(_TOKENS.c.user_id, _TOKENS.c.email, _TOKENS.c.credential_version)
     ).one_or_none()
-    return Redeemed(*row) if row else None
+    return _redeemed(row)
 
 
 def still_bound(redeemed: Redeemed) -> object:

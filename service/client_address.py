@@ -10,20 +10,10 @@ import ipaddress
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from service.networks import IPAddress, IPNetwork
 
 # Entries past this many, from the right, are never looked at.
 MAX_ENTRIES = 64
-
-
-def parse_networks(value: str) -> list[IPNetwork]:
-    """FORWARDED_ALLOW_IPS: comma-separated addresses and CIDRs (ValueError otherwise)."""
-    return [
-        ipaddress.ip_network(item.strip(), strict=False)
-        for item in value.split(",")
-        if item.strip()
-    ]
 
 
 def _address(entry: str) -> IPAddress | None:

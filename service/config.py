@@ -11,7 +11,7 @@ from limits import parse as parse_limit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from service.client_address import parse_networks
+from service.networks import parse_networks
 from service.smtp_url import SmtpConfig
 
 MIN_SECRET_BYTES = 32

@@ -64,7 +64,7 @@ def make_engine(settings: Settings) -> Engine:
     engine = create_engine(
         settings.database_url,
         hide_parameters=True,
-        # See Database: single statements run without BEGIN and COMMIT round trips.
+        # The pool rests in autocommit, for Database.autocommit; Database.engine leaves it.
         isolation_level="AUTOCOMMIT",
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
@@ -118,7 +118,7 @@ def _ping_if_idle(dbapi_connection: Any, record: Any) -> None:
 
 
 def _leave_autocommit(connection: Connection) -> None:
-    """`engine_connect` of `Database.transactional` on PostgreSQL: its statements
+    """`engine_connect` of `Database.engine` on PostgreSQL: its statements
     run in transactions, READ COMMITTED by the connection's own default.
 
     Not `execution_options(isolation_level=...)`: on a reused connection that
@@ -154,37 +154,40 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 
 class Database:
-    """The engine and session factory of one application instance.
+    """The engines and session factory of one application instance, on one pool.
 
-    `engine` is for work that is one statement, atomic by itself: checking an
-    access token, rotating a refresh token, counting a throttled attempt. On
-    PostgreSQL its connections are in autocommit mode, so such a request costs
-    one round trip instead of three (BEGIN, the statement, COMMIT). Use it as
-    `with engine.begin() as connection:`, which also commits on SQLite.
+    `engine` runs transactions: `with database.engine.begin() as connection:`
+    and the ORM sessions of `sessions()`, READ COMMITTED on PostgreSQL. It is
+    the default; use it unless a statement is on the list below.
 
-    `sessions` makes ORM sessions for work of several statements. They take
-    connections from the same pool, switched to READ COMMITTED transactions
-    for as long as they hold them, so there is one connection budget.
+    `autocommit` is opted into by name for the hot work that is one statement,
+    atomic by itself: checking an access token, rotating a refresh token,
+    opening or ending a login, counting a throttled attempt. On PostgreSQL its
+    connections run without BEGIN and COMMIT, one round trip instead of three.
+    Write `with database.autocommit.begin() as connection:` so the statement
+    also commits on SQLite, where both names are one transactional engine.
     """
 
     def __init__(self, settings: Settings) -> None:
-        self.engine = make_engine(settings)
-        self.transactional = self.engine
+        pool = make_engine(settings)
+        self.autocommit = pool
+        self.engine = pool
         if not settings.is_sqlite:
-            # A copy sharing the pool, with a listener of its own.
-            self.transactional = self.engine.execution_options()
-            event.listen(self.transactional, "engine_connect", _leave_autocommit)
+            # A copy sharing the pool, with a listener of its own; the pool's
+            # connections rest in autocommit (see make_engine).
+            self.engine = pool.execution_options()
+            event.listen(self.engine, "engine_connect", _leave_autocommit)
         # Loaded objects stay usable after commit: routes answer with them
         # without reloading, and no connection is held just to read them.
-        self.sessions = sessionmaker(self.transactional, expire_on_commit=False)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def ping(self) -> None:
         """Raise OperationalError unless the database answers."""
-        with self.engine.connect() as connection:
+        with self.autocommit.connect() as connection:
             connection.execute(_PING)
 
     def dispose(self) -> None:
-        self.engine.dispose()
+        self.autocommit.dispose()
 
 
 def alembic_config(database_url: str) -> Config:

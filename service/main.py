@@ -8,10 +8,12 @@ from anyio import to_thread
 from fastapi import FastAPI
 
 from service.account_mail import AccountMail
-from service.client_address import ClientAddress, ClientAddressMiddleware, parse_networks
+from service.accounts import Accounts
+from service.authentication import Authentication
+from service.client_address import ClientAddress, ClientAddressMiddleware
 from service.config import Settings, load_settings
 from service.database import Database
-from service.errors import install_error_handlers
+from service.error_handlers import install_error_handlers
 from service.logging_setup import configure_logging
 from service.logins import LoginStore
 from service.methods import MethodsMiddleware
@@ -21,8 +23,10 @@ from service.middleware import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
+from service.networks import parse_networks
 from service.openapi import install_openapi
 from service.outbox import Outbox, make_mailer
+from service.parts import Parts
 from service.recovery import Recovery
 from service.routes import auth, health, users
 from service.routes import recovery as recovery_routes
@@ -42,30 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(level=settings.log_level, log_format=settings.log_format)
     database = Database(settings)
     hasher = PasswordHasher(rounds=settings.bcrypt_rounds, threads=settings.hash_threads)
-    tokens = TokenCodec(
-        key=settings.signing_key,
-        algorithm=settings.algorithm,
-        access_ttl=timedelta(minutes=settings.access_token_expire_minutes),
-    )
-    sessions = LoginStore(
-        engine=database.engine,
-        tokens=tokens,
-        refresh_ttl=timedelta(days=settings.refresh_token_expire_days),
-        max_lifetime=timedelta(days=settings.session_max_lifetime_days),
-        reuse_grace=timedelta(seconds=settings.refresh_reuse_grace_seconds),
-    )
-
-    throttle = make_throttle(settings, database.engine)
     outbox = Outbox(make_mailer(settings))
-    mail = AccountMail(outbox=outbox, settings=settings)
-    recovery = Recovery(
-        database=database,
-        hasher=hasher,
-        store=sessions,
-        mail=mail,
-        throttle=throttle,
-        settings=settings,
-    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -85,15 +66,50 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.database = database
-    app.state.hasher = hasher
-    app.state.sessions = sessions
-    app.state.throttle = throttle
-    app.state.mail = mail
-    app.state.recovery = recovery
-
+    _wire_services(app, settings, database, hasher, outbox)
     install_error_handlers(app)
+    _install_middleware(app, settings)
+    app.include_router(auth.router)
+    app.include_router(users.router)
+    app.include_router(recovery_routes.router)
+    app.include_router(health.router)
+    install_openapi(app, settings)
+    return app
+
+
+def _wire_services(
+    app: FastAPI, settings: Settings, database: Database, hasher: PasswordHasher, outbox: Outbox
+) -> None:
+    """The services, built once from the same parts: each route takes the one it needs."""
+    tokens = TokenCodec(
+        key=settings.signing_key,
+        algorithm=settings.algorithm,
+        access_ttl=timedelta(minutes=settings.access_token_expire_minutes),
+    )
+    logins = LoginStore(
+        database=database,
+        tokens=tokens,
+        refresh_ttl=timedelta(days=settings.refresh_token_expire_days),
+        max_lifetime=timedelta(days=settings.session_max_lifetime_days),
+        reuse_grace=timedelta(seconds=settings.refresh_reuse_grace_seconds),
+    )
+    throttle = make_throttle(settings, database.autocommit)
+    parts = Parts(
+        database=database,
+        hasher=hasher,
+        logins=logins,
+        throttle=throttle,
+        mail=AccountMail(outbox=outbox, settings=settings),
+        settings=settings,
+    )
+    app.state.database = database
+    app.state.throttle = throttle
+    app.state.accounts = Accounts(parts)
+    app.state.authentication = Authentication(parts)
+    app.state.recovery = Recovery(parts)
+
+
+def _install_middleware(app: FastAPI, settings: Settings) -> None:
     # Innermost: it reads the routes, and CORS answers preflights before it.
     app.add_middleware(MethodsMiddleware, router=app.router)
     if settings.cors_origins:
@@ -117,10 +133,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             trusted=parse_networks(settings.forwarded_allow_ips),
         ),
     )
-
-    app.include_router(auth.router)
-    app.include_router(users.router)
-    app.include_router(recovery_routes.router)
-    app.include_router(health.router)
-    install_openapi(app, settings)
-    return app

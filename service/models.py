@@ -1,6 +1,8 @@
 """Database tables. API shapes live in schemas.py, never here."""
 
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -132,3 +134,36 @@ class RateLimitCounter(Base):
     count: Mapped[int] = mapped_column(Integer)
     # Seconds since the epoch, as `limits` counts them.
     expires_at: Mapped[float] = mapped_column(Double)
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A user as the API shows it, read with Core on the hot paths rather than
+    as an ORM object. Its own row type: a new API field never changes the SQL
+    (a test keeps the two in step)."""
+
+    id: int
+    email: str
+    full_name: str | None
+    is_active: bool
+    is_superuser: bool
+    is_verified: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: Any) -> "UserRecord":
+        """The record from a result row holding USER_RECORD_COLUMNS, by label."""
+        return cls(
+            id=row.id,
+            email=row.email,
+            full_name=row.full_name,
+            is_active=row.is_active,
+            is_superuser=row.is_superuser,
+            is_verified=row.is_verified,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+USER_RECORD_COLUMNS = tuple(User.__table__.c[field.name] for field in fields(UserRecord))

@@ -6,6 +6,7 @@ from difflib import SequenceMatcher
 from functools import lru_cache
 from pathlib import Path
 
+from service.problems import DomainError, Problem
 from service.security import BCRYPT_MAX_BYTES, exceeds_bcrypt_limit
 from service.text import has_control_characters
 
@@ -52,3 +53,14 @@ def _too_similar(password: str, email: str) -> bool:
         and SequenceMatcher(a=password, b=part).ratio() >= MAX_SIMILARITY
         for part in candidates
     )
+
+
+def require_strong(password: str, *, email: str, min_length: int, field: str) -> None:
+    """Raise WEAK_PASSWORD naming every rule `password` breaks for this account.
+
+    The request schema has checked the rules it can; only the account's email
+    (and so the similarity rule) may have been unknown to it.
+    """
+    problems = password_problems(password, min_length=min_length, email=email)
+    if problems:
+        raise DomainError(Problem.WEAK_PASSWORD, field, messages=problems)

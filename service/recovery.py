@@ -1,8 +1,8 @@
 """Account recovery and email verification: the flows behind
 `/password/forgot`, `/password/reset`, `/users/me/verify` and `/verify`.
 
-Tokens are account_tokens.py's; messages are messages.py's. Database work
-runs on the threadpool and hashing on the hasher's threads, as elsewhere.
+Tokens are account_tokens.py's; messages are account_mail.py's. Each public
+method is a coroutine that takes its own blocking work off the event loop.
 """
 
 import logging
@@ -10,20 +10,15 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from starlette.concurrency import run_in_threadpool
 
 from service import account_tokens
-from service.account_mail import AccountMail, Requester
 from service.account_tokens import Purpose
-from service.accounts import check_similarity
-from service.config import Settings
-from service.database import Database
-from service.logins import LoginStore
-from service.models import User
+from service.models import USER_RECORD_COLUMNS, User, UserRecord
+from service.parts import Parts, Service
+from service.passwords import require_strong
 from service.problems import DomainError, Problem
-from service.schemas import UserPublic
-from service.security import PasswordHasher
-from service.throttling import Throttle
+from service.requester import Requester
+from service.threads import in_thread
 
 logger = logging.getLogger("service.recovery")
 _USERS = User.__table__
@@ -33,34 +28,33 @@ def invalid_token() -> DomainError:
     return DomainError(Problem.ACCOUNT_TOKEN_INVALID)
 
 
-class Recovery:
-    def __init__(
-        self,
-        *,
-        database: Database,
-        hasher: PasswordHasher,
-        store: LoginStore,
-        mail: AccountMail,
-        throttle: Throttle,
-        settings: Settings,
-    ) -> None:
-        self.database = database
-        self.hasher = hasher
-        self.store = store
-        self.mail = mail
-        self.throttle = throttle
-        self.settings = settings
-        self.reset_ttl = timedelta(minutes=settings.reset_token_expire_minutes)
-        self.verify_ttl = timedelta(minutes=settings.verify_token_expire_minutes)
+class Recovery(Service):
+    def __init__(self, parts: Parts) -> None:
+        super().__init__(parts)
+        self.reset_ttl = timedelta(minutes=self.settings.reset_token_expire_minutes)
 
     # Asking for a message
 
-    def send_password_reset(self, *, email: str, requester: Requester) -> None:
+    async def may_send_password_reset(self, *, email: str, requester: Requester) -> bool:
+        """429 past the client's limit; whether one more reset mail may go to
+        the account. Past the account's bound the answer is the same and no
+        mail goes: the owner still holds the last link, and nobody can flood
+        their mailbox."""
+        return await in_thread(self.throttle.spend_forgot, email, requester.ip)
+
+    async def send_password_reset(self, *, email: str, requester: Requester) -> None:
         """Mail a reset link if `email` is an active account's; otherwise nothing.
 
-        Runs after the answer has gone (a background task), so neither its
+        Run it after the answer has gone (a background task), so neither its
         time nor its failure can tell the client whether the account exists.
         """
+        await in_thread(self._send_password_reset, email, requester)
+
+    async def send_verification(self, *, user_id: int, requester: Requester) -> None:
+        """Mail a verification link to the user's current address (throttled: 429)."""
+        await in_thread(self._send_verification, user_id, requester)
+
+    def _send_password_reset(self, email: str, requester: Requester) -> None:
         try:
             with self.database.sessions() as db:
                 user = db.scalar(select(User).where(User.email == email))
@@ -76,16 +70,14 @@ class Recovery:
             return
         self.mail.password_reset(to=to, token=token, requester=requester)
 
-    def send_verification(self, *, user_id: int, requester: Requester) -> None:
-        """Mail a verification link to the user's current address."""
+    def _send_verification(self, user_id: int, requester: Requester) -> None:
+        self.throttle.spend_verify(user_id)
         with self.database.sessions() as db:
             user = db.get(User, user_id)
             if user is None or not user.is_active:
                 return
             try:
-                token = account_tokens.issue(
-                    db, user=user, purpose=Purpose.VERIFY_EMAIL, ttl=self.verify_ttl
-                )
+                token = account_tokens.issue_verification(db, user=user, settings=self.settings)
                 db.commit()
             except IntegrityError:
                 # Deleted since it was read: there is nobody to mail.
@@ -96,22 +88,27 @@ class Recovery:
 
     # Redeeming a token
 
-    async def reset_password(
-        self, *, token: str, new_password: str, requester: Requester, address: str
-    ) -> None:
-        """Set a new password with a reset token; every session ends."""
-        pending = await run_in_threadpool(self._peek, token, Purpose.PASSWORD_RESET)
+    async def reset_password(self, *, token: str, new_password: str, requester: Requester) -> None:
+        """Set a new password with a reset token; every login ends."""
+        pending = await in_thread(self._peek, token, Purpose.PASSWORD_RESET)
         if pending is None:
             raise invalid_token()
         # Judged before the (costly) hash, against the account's own address.
-        check_similarity(new_password, pending.email, self.settings, "new_password")
+        require_strong(
+            new_password,
+            email=pending.email,
+            min_length=self.settings.password_min_length,
+            field="new_password",
+        )
         new_hash = await self.hasher.hash(new_password)
-        email = await run_in_threadpool(self._apply_reset, token, new_hash)
-        await run_in_threadpool(self.throttle.clear_login_failures, email, address)
+        email = await in_thread(self._apply_reset, token, new_hash, requester)
         self.mail.password_was_reset(to=email, requester=requester)
 
-    def verify_email(self, *, token: str) -> UserPublic:
+    async def verify_email(self, *, token: str) -> UserRecord:
         """Mark the token's address as verified, if it is still the account's."""
+        return await in_thread(self._verify_email, token)
+
+    def _verify_email(self, token: str) -> UserRecord:
         with self.database.sessions() as db:
             redeemed = account_tokens.spend(db, token=token, purpose=Purpose.VERIFY_EMAIL)
             if redeemed is None:
@@ -120,20 +117,21 @@ class Recovery:
                 update(_USERS)
                 .where(account_tokens.still_bound(redeemed))
                 .values(is_verified=True)
-                .returning(*(_USERS.c[name] for name in UserPublic.model_fields))
+                .returning(*USER_RECORD_COLUMNS)
             ).one_or_none()
             if row is None:
                 db.rollback()
                 raise invalid_token()
             db.commit()
-        return UserPublic.model_validate(row)
+        return UserRecord.of(row)
 
     def _peek(self, token: str, purpose: Purpose) -> account_tokens.Redeemed | None:
         with self.database.sessions() as db:
             return account_tokens.peek(db, token=token, purpose=purpose)
 
-    def _apply_reset(self, token: str, new_hash: str) -> str:
-        """One transaction: spend the token, set the password, end every session."""
+    def _apply_reset(self, token: str, new_hash: str, requester: Requester) -> str:
+        """One transaction: spend the token, set the password, end every login;
+        then the owner, who proved control of the mailbox, may log in at once."""
         with self.database.sessions() as db:
             redeemed = account_tokens.spend(db, token=token, purpose=Purpose.PASSWORD_RESET)
             if redeemed is None:
@@ -151,7 +149,8 @@ class Recovery:
             if changed != 1:
                 db.rollback()
                 raise invalid_token()
-            self.store.end_credentials(db, user_id=redeemed.user_id)
+            self.logins.end_credentials(db, user_id=redeemed.user_id)
             account_tokens.discard(db, user_id=redeemed.user_id, purpose=Purpose.PASSWORD_RESET)
             db.commit()
+        self.throttle.clear_login_failures(redeemed.email, requester.ip)
         return redeemed.email

@@ -53,22 +53,22 @@ return 0
 """
 
 
-def client_key(address: str | None) -> str:
-    """The throttling identity of an address: IPv6 clients are counted per /64,
-    which is what one subscriber gets."""
-    if not address:
+def client_key(ip: str | None) -> str:
+    """The throttling identity of a client's IP: IPv6 clients are counted per
+    /64, which is what one subscriber gets."""
+    if not ip:
         return "unknown"
     try:
-        ip = ipaddress.ip_address(address)
+        address = ipaddress.ip_address(ip)
     except ValueError:
         # Not an address (a proxy passed on garbage): counted under its digest,
         # so no text of the client's choosing reaches a storage key.
-        return "other-" + hashlib.sha256(address.encode(errors="replace")).hexdigest()[:16]
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
+        return "other-" + hashlib.sha256(ip.encode(errors="replace")).hexdigest()[:16]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def network_key(client: str) -> str | None:
@@ -100,7 +100,7 @@ class LoginAttempt:
     """The slots one login took before its password was checked."""
 
     account: str
-    address: str
+    client: str
     known_address: bool
     slots: tuple[_Slot, ...]
 
@@ -141,18 +141,18 @@ class Throttle:
 
     # Logins
 
-    def start_login(self, email: str, address: str) -> LoginAttempt:
+    def start_login(self, email: str, ip: str | None) -> LoginAttempt:
         """Take this login's slots, or 429 if any limit is spent; `email` is normalized."""
-        account = _account_key(email)
-        known = self._known(account, address)
+        account, client = _account_key(email), client_key(ip)
+        known = self._known(account, client)
         slots = [
-            (self.login_per_account_address, ("login-account-address", account, address)),
-            *self._per_address(self.login_per_address, "login-address", address),
+            (self.login_per_account_address, ("login-account-address", account, client)),
+            *self._per_client(self.login_per_address, "login-address", client),
         ]
         if not known:
             slots.append((self.login_per_account, ("login-account", account)))
         self._take(slots)
-        return LoginAttempt(account, address, known, tuple(slots))
+        return LoginAttempt(account, client, known, tuple(slots))
 
     def login_failed(self, attempt: LoginAttempt) -> None:
         if attempt.known_address:
@@ -165,30 +165,30 @@ class Throttle:
         self.limiter.clear(own[0], *own[1])
         for item, identifiers in rest:
             self._give_back(item, identifiers)
-        known_key = self._known_key(attempt.account, attempt.address)
+        known_key = self._known_key(attempt.account, attempt.client)
         self.storage.clear(known_key)
         self.storage.incr(known_key, self.known_address_seconds)
 
-    def clear_login_failures(self, email: str, address: str) -> None:
+    def clear_login_failures(self, email: str, ip: str | None) -> None:
         """The owner proved control of the mailbox (a reset): let them log in at once."""
         account = _account_key(email)
         self.limiter.clear(
-            self.login_per_account_address, "login-account-address", account, address
+            self.login_per_account_address, "login-account-address", account, client_key(ip)
         )
         self.limiter.clear(self.login_per_account, "login-account", account)
 
     # Other routes
 
-    def spend_signup(self, address: str) -> None:
-        self._take(self._per_address(self.signup_per_address, "signup-address", address))
+    def spend_signup(self, ip: str | None) -> None:
+        self._take(self._per_client(self.signup_per_address, "signup-address", client_key(ip)))
 
-    def spend_refresh(self, address: str) -> None:
-        self._take([(self.refresh_per_address, ("refresh-address", address))])
+    def spend_refresh(self, ip: str | None) -> None:
+        self._take([(self.refresh_per_address, ("refresh-address", client_key(ip)))])
 
-    def spend_forgot(self, email: str, address: str) -> bool:
-        """429 past the address's limit; whether the account may be mailed once
+    def spend_forgot(self, email: str, ip: str | None) -> bool:
+        """429 past the client's limit; whether the account may be mailed once
         more. Counted whether or not the account exists, so nothing tells of it."""
-        self._take(self._per_address(self.forgot_per_address, "forgot-address", address))
+        self._take(self._per_client(self.forgot_per_address, "forgot-address", client_key(ip)))
         return self.limiter.hit(self.forgot_per_account, "forgot-account", _account_key(email))
 
     def spend_verify(self, user_id: int) -> None:
@@ -208,9 +208,9 @@ class Throttle:
 
     # Counting
 
-    def _per_address(self, item: RateLimitItem, name: str, address: str) -> list[_Slot]:
-        slots: list[_Slot] = [(item, (name, address))]
-        network = network_key(address)
+    def _per_client(self, item: RateLimitItem, name: str, client: str) -> list[_Slot]:
+        slots: list[_Slot] = [(item, (name, client))]
+        network = network_key(client)
         if network is not None and self.ipv6_network_factor > 1:
             wider = type(item)(item.amount * self.ipv6_network_factor, item.multiples)
             slots.append((wider, (name + "-network", network)))
@@ -231,12 +231,12 @@ class Throttle:
             except self.storage.base_exceptions as exc:
                 raise StorageError(exc) from exc
 
-    def _known(self, account: str, address: str) -> bool:
-        return self.storage.get(self._known_key(account, address)) > 0
+    def _known(self, account: str, client: str) -> bool:
+        return self.storage.get(self._known_key(account, client)) > 0
 
     @staticmethod
-    def _known_key(account: str, address: str) -> str:
-        return f"known-address/{account}/{address}"
+    def _known_key(account: str, client: str) -> str:
+        return f"known-address/{account}/{client}"
 
     def _retry_after(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> int:
         reset_at = self.limiter.get_window_stats(item, *identifiers).reset_time
@@ -249,8 +249,8 @@ class NoThrottle(Throttle):
     def __init__(self) -> None:
         pass
 
-    def start_login(self, email: str, address: str) -> LoginAttempt:
-        return LoginAttempt("", address, True, ())
+    def start_login(self, email: str, ip: str | None) -> LoginAttempt:
+        return LoginAttempt("", "", True, ())
 
     def login_failed(self, attempt: LoginAttempt) -> None:
         return None
@@ -258,16 +258,16 @@ class NoThrottle(Throttle):
     def login_succeeded(self, attempt: LoginAttempt) -> None:
         return None
 
-    def clear_login_failures(self, email: str, address: str) -> None:
+    def clear_login_failures(self, email: str, ip: str | None) -> None:
         return None
 
-    def spend_signup(self, address: str) -> None:
+    def spend_signup(self, ip: str | None) -> None:
         return None
 
-    def spend_refresh(self, address: str) -> None:
+    def spend_refresh(self, ip: str | None) -> None:
         return None
 
-    def spend_forgot(self, email: str, address: str) -> bool:
+    def spend_forgot(self, email: str, ip: str | None) -> bool:
         return True
 
     def spend_verify(self, user_id: int) -> None:

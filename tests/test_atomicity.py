@@ -38,30 +38,22 @@ class InjectedError(RuntimeError):
 
 
 @contextmanager
-def commits_failing(app: FastAPI, *, from_commit: int = 1) -> Iterator[None]:
-    """Within the block, the app's request sessions fail at their `from_commit`-th
-    commit and every later one: the pending statements go out, the commit does not.
-
-    A change to a user reads it afresh first and commits that read (giving
-    the connection back while bcrypt runs), so such a change needs
-    `from_commit=2` to fail at its own commit.
-    """
-    commits = 0
+def commits_failing(app: FastAPI) -> Iterator[None]:
+    """Within the block, every commit of the app's ORM sessions fails, as the
+    database would when the connection drops at COMMIT: what the transaction
+    wrote never takes effect. Reads, which commit nothing, still work."""
 
     class CommitFailsSession(Session):
-        def commit(self) -> None:
-            nonlocal commits
-            commits += 1
-            if commits < from_commit:
-                super().commit()
-                return
-            self.flush()
-            raise InjectedError("commit refused by the test")
+        pass
 
+    def refuse(_session: Session) -> None:
+        raise InjectedError("commit refused by the test")
+
+    event.listen(CommitFailsSession, "before_commit", refuse)
     database = app.state.database
     original = database.sessions
     database.sessions = sessionmaker(
-        database.transactional, class_=CommitFailsSession, expire_on_commit=False
+        database.engine, class_=CommitFailsSession, expire_on_commit=False
     )
     try:
         yield
@@ -141,7 +133,7 @@ def test_signup_failing_at_commit_leaves_the_email_free(
 def rotations_failing(app: FastAPI) -> Iterator[None]:
     """Within the block, the statement that advances a session fails as the
     database would when the connection drops: it never takes effect."""
-    engine = app.state.database.engine
+    engine = app.state.database.autocommit
 
     def refuse(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if statement.lstrip().upper().startswith("UPDATE REFRESH_SESSIONS SET GENERATION"):
@@ -195,7 +187,7 @@ def test_rotation_failing_after_commit_spends_the_token_consistently(
         raise InjectedError("token signing failed")
 
     with monkeypatch.context() as patch:
-        patch.setattr(LoginStore, "_pair", fail)
+        patch.setattr(LoginStore, "_issue", fail)
         assert refresh(lenient, user.refresh_token).status_code == 500
 
     assert_error(refresh(lenient, user.refresh_token), 401, "invalid_token")
@@ -274,7 +266,7 @@ def test_password_change_failing_at_commit_keeps_the_old_password(
 ) -> None:
     before = user_row(db_engine, user.id)
 
-    with commits_failing(app, from_commit=2):
+    with commits_failing(app):
         response = change_password(lenient, user)
 
     assert response.status_code == 500
@@ -339,7 +331,7 @@ def test_admin_password_reset_failing_half_way_keeps_the_old_password(
 def test_email_change_failing_at_commit_keeps_the_old_email(
     app: FastAPI, lenient: TestClient, user: Account, db_engine: Engine
 ) -> None:
-    with commits_failing(app, from_commit=2):
+    with commits_failing(app):
         response = lenient.patch(
             "/users/me",
             json={"email": "ada.new@example.com", "current_password": STRONG_PASSWORD},

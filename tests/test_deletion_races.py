@@ -78,6 +78,16 @@ def own_deletion(headers: dict[str, str]) -> Request:
     return lambda client: client.delete("/users/me", headers=headers)
 
 
+def superuser_deletion(
+    servers: list[ServerProcess], db_engine: Engine, user_id: int, round_: int
+) -> Request:
+    """The user's deletion by a superuser: a new password that lands first
+    rightly signs the user's own token out, which would make its own DELETE 401."""
+    root_id, root = sign_up_and_log_in(servers, f"root{round_}@example.com")
+    set_user(db_engine, root_id, is_superuser=True)
+    return lambda client: client.delete(f"/users/{user_id}", headers=root)
+
+
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_own_changes_racing_the_deletion_are_200_or_401(
     servers: list[ServerProcess], round_: int
@@ -117,15 +127,15 @@ def test_name_changes_racing_the_deletion_are_200_or_401(
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_password_changes_racing_the_deletion_are_204_or_401(
-    servers: list[ServerProcess], round_: int
+    servers: list[ServerProcess], db_engine: Engine, round_: int
 ) -> None:
-    _, headers = sign_up_and_log_in(servers, f"ada{round_}@example.com")
+    user_id, headers = sign_up_and_log_in(servers, f"ada{round_}@example.com")
     body = {"current_password": STRONG_PASSWORD, "new_password": "quartz-meadow-violin-77"}
 
     changes, deletion = during_deletion(
         servers,
         lambda client: client.post("/users/me/password", json=body, headers=headers),
-        own_deletion(headers),
+        superuser_deletion(servers, db_engine, user_id, round_),
     )
 
     assert deletion.status_code == 204, deletion.text
@@ -134,7 +144,7 @@ def test_password_changes_racing_the_deletion_are_204_or_401(
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_changes_by_id_to_oneself_racing_the_deletion_are_200_or_401(
-    servers: list[ServerProcess], round_: int
+    servers: list[ServerProcess], db_engine: Engine, round_: int
 ) -> None:
     user_id, headers = sign_up_and_log_in(servers, f"ada{round_}@example.com")
     body = {
@@ -146,7 +156,7 @@ def test_changes_by_id_to_oneself_racing_the_deletion_are_200_or_401(
     changes, deletion = during_deletion(
         servers,
         lambda client: client.patch(f"/users/{user_id}", json=body, headers=headers),
-        own_deletion(headers),
+        superuser_deletion(servers, db_engine, user_id, round_),
     )
 
     assert deletion.status_code == 204, deletion.text
@@ -157,15 +167,17 @@ def test_changes_by_id_to_oneself_racing_the_deletion_are_200_or_401(
 def test_a_superusers_changes_racing_the_deletion_are_200_or_404(
     servers: list[ServerProcess], db_engine: Engine, round_: int
 ) -> None:
-    user_id, headers = sign_up_and_log_in(servers, f"ada{round_}@example.com")
+    user_id, _ = sign_up_and_log_in(servers, f"ada{round_}@example.com")
     root_id, root = sign_up_and_log_in(servers, f"root{round_}@example.com")
     set_user(db_engine, root_id, is_superuser=True)
     body = {"full_name": "Ada", "password": "quartz-meadow-violin-77"}
 
+    # Deleted by the superuser too: a new password that lands first would
+    # rightly sign the user out, and its own DELETE would be 401.
     changes, deletion = during_deletion(
         servers,
         lambda client: client.patch(f"/users/{user_id}", json=body, headers=root),
-        own_deletion(headers),
+        lambda client: client.delete(f"/users/{user_id}", headers=root),
     )
 
     assert deletion.status_code == 204, deletion.text

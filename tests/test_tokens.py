@@ -9,8 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete
 
 from service.config import Settings
-from service.logins import PRINCIPAL_USER_COLUMNS
-from service.models import Login, User
+from service.models import USER_RECORD_COLUMNS, Login, User
 from service.schemas import UserPublic
 from tests.helpers import (
     ACCESS_TOKEN_SECONDS,
@@ -229,4 +228,4 @@ def test_token_from_an_app_with_the_same_secret_is_accepted(
 
 
 def test_the_principal_query_reads_every_field_of_the_public_user() -> None:
-    assert [column.name for column in PRINCIPAL_USER_COLUMNS] == list(UserPublic.model_fields)
+    assert [column.name for column in USER_RECORD_COLUMNS] == list(UserPublic.model_fields)

@@ -4,24 +4,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response, status
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
-from service import accounts
 from service.deps import (
-    ClientAddress,
+    AuthenticationDep,
     CurrentUser,
-    DbSession,
-    Hasher,
-    Mail,
     RequesterDep,
-    Sessions,
-    SettingsDep,
-    ThrottleDep,
-    get_client_address,
-    get_session_store,
-    get_throttle,
+    get_authentication,
+    get_requester,
 )
-from service.logins import LoginStore
+from service.logins import IssuedTokens
 from service.openapi import ALWAYS, SIGNED_IN, WITH_BODY, error_responses
 from service.problems import DomainError, Problem
 from service.schemas import (
@@ -31,7 +22,6 @@ from service.schemas import (
     RefreshRequest,
     TokenPair,
 )
-from service.throttling import Throttle
 
 router = APIRouter(tags=["auth"])
 
@@ -92,47 +82,31 @@ def _require(form: TokenRequest, *names: str) -> list[str]:
 )
 async def login(
     form: Annotated[TokenRequest, Form()],
-    response: Response,
-    db: DbSession,
-    hasher: Hasher,
-    store: Sessions,
-    throttle: ThrottleDep,
-    address: ClientAddress,
-    settings: SettingsDep,
-    mail: Mail,
-    requester: RequesterDep,
     request: Request,
+    response: Response,
+    authentication: AuthenticationDep,
+    requester: RequesterDep,
 ) -> TokenPair:
     await _single_valued(request)
     _no_store(response)
     grant_type = form.grant_type or "password"
     if grant_type == "refresh_token":
         (refresh_token,) = _require(form, "refresh_token")
-        return await run_in_threadpool(_rotate, store, throttle, address, refresh_token)
-    if grant_type != "password":
+        tokens = await authentication.refresh(refresh_token=refresh_token, requester=requester)
+    elif grant_type == "password":
+        email, password = _require(form, "username", "password")
+        tokens = await authentication.log_in(email=email, password=password, requester=requester)
+    else:
         raise DomainError(Problem.UNSUPPORTED_GRANT_TYPE)
-    email, password = _require(form, "username", "password")
-    user = await accounts.authenticate(
-        db=db,
-        hasher=hasher,
-        throttle=throttle,
-        settings=settings,
-        mail=mail,
-        requester=requester,
-        email=email,
-        password=password,
-        address=address,
+    return _pair(tokens)
+
+
+def _pair(tokens: IssuedTokens) -> TokenPair:
+    return TokenPair(
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        expires_in=tokens.expires_in,
     )
-    # A password change, reset, deactivation or deletion that lands while the
-    # password is checked leaves the login with nothing to open.
-    pair = None
-    if user is not None:
-        pair = await run_in_threadpool(
-            store.open, user_id=user.id, credential_version=user.credential_version
-        )
-    if pair is None:
-        raise DomainError(Problem.INVALID_CREDENTIALS)
-    return pair
 
 
 @router.post(
@@ -150,21 +124,14 @@ async def login(
     ),
 )
 async def refresh(body: RefreshRequest, request: Request, response: Response) -> TokenPair:
-    # The hottest write path, so it is lean as get_principal is: `async def`
-    # with one hop to the threadpool (FastAPI validates a plain `def` route's
-    # answer in a second hop), and the helpers called directly rather than
-    # declared as dependencies (FastAPI's resolution of three costs more than
-    # parsing the body).
+    # The hottest write path: the service and requester are read directly
+    # rather than declared as dependencies (FastAPI's resolution of them costs
+    # more than parsing the body).
     _no_store(response)
-    store = await get_session_store(request)
-    throttle = await get_throttle(request)
-    address = await get_client_address(request)
-    return await run_in_threadpool(_rotate, store, throttle, address, body.refresh_token)
-
-
-def _rotate(store: LoginStore, throttle: Throttle, address: str, refresh_token: str) -> TokenPair:
-    throttle.spend_refresh(address)
-    return store.rotate(refresh_token=refresh_token)
+    authentication = await get_authentication(request)
+    requester = await get_requester(request)
+    tokens = await authentication.refresh(refresh_token=body.refresh_token, requester=requester)
+    return _pair(tokens)
 
 
 @router.post(
@@ -173,8 +140,8 @@ def _rotate(store: LoginStore, throttle: Throttle, address: str, refresh_token: 
     summary="End the login session of a refresh token",
     responses=error_responses(Problem.FIELD_REQUIRED, *WITH_BODY),
 )
-def logout(body: RefreshRequest, store: Sessions) -> None:
-    store.revoke(refresh_token=body.refresh_token)
+async def logout(body: RefreshRequest, authentication: AuthenticationDep) -> None:
+    await authentication.log_out(refresh_token=body.refresh_token)
 
 
 @router.post(
@@ -183,5 +150,5 @@ def logout(body: RefreshRequest, store: Sessions) -> None:
     summary="End every session of the signed-in user",
     responses=error_responses(*SIGNED_IN, *ALWAYS),
 )
-def logout_all(user: CurrentUser, db: DbSession, store: Sessions) -> None:
-    accounts.sign_out_everywhere(db, store=store, user_id=user.id)
+async def logout_all(user: CurrentUser, authentication: AuthenticationDep) -> None:
+    await authentication.log_out_everywhere(user_id=user.id)

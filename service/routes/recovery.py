@@ -1,9 +1,8 @@
 """Account recovery by email, and proving an address is one's own."""
 
 from fastapi import APIRouter, BackgroundTasks, status
-from starlette.concurrency import run_in_threadpool
 
-from service.deps import ClientAddress, CurrentUser, RecoveryDep, RequesterDep, ThrottleDep
+from service.deps import CurrentUser, RecoveryDep, RequesterDep
 from service.openapi import ALWAYS, SIGNED_IN, WITH_BODY, Documented, error_responses
 from service.problems import Problem
 from service.schemas import Accepted, EmailVerification, ForgotPassword, PasswordReset, UserPublic
@@ -26,14 +25,9 @@ async def forgot_password(
     body: ForgotPassword,
     background: BackgroundTasks,
     recovery: RecoveryDep,
-    throttle: ThrottleDep,
-    address: ClientAddress,
     requester: RequesterDep,
 ) -> Accepted:
-    may_mail = await run_in_threadpool(throttle.spend_forgot, body.email, address)
-    # Past the account's bound the answer is the same and no mail goes: the
-    # owner still holds the last link, and nobody can flood their mailbox.
-    if may_mail:
+    if await recovery.may_send_password_reset(email=body.email, requester=requester):
         # Looked up after the answer has gone, so its timing tells nothing either.
         background.add_task(recovery.send_password_reset, email=body.email, requester=requester)
     return Accepted()
@@ -48,10 +42,10 @@ async def forgot_password(
     ),
 )
 async def reset_password(
-    body: PasswordReset, recovery: RecoveryDep, requester: RequesterDep, address: ClientAddress
+    body: PasswordReset, recovery: RecoveryDep, requester: RequesterDep
 ) -> None:
     await recovery.reset_password(
-        token=body.token, new_password=body.new_password, requester=requester, address=address
+        token=body.token, new_password=body.new_password, requester=requester
     )
 
 
@@ -62,11 +56,10 @@ async def reset_password(
     response_model=Accepted,
     responses=error_responses(*SIGNED_IN, Problem.RATE_LIMITED, *ALWAYS),
 )
-def request_verification(
-    user: CurrentUser, recovery: RecoveryDep, throttle: ThrottleDep, requester: RequesterDep
+async def request_verification(
+    user: CurrentUser, recovery: RecoveryDep, requester: RequesterDep
 ) -> Accepted:
-    throttle.spend_verify(user.id)
-    recovery.send_verification(user_id=user.id, requester=requester)
+    await recovery.send_verification(user_id=user.id, requester=requester)
     return Accepted()
 
 
@@ -76,5 +69,5 @@ def request_verification(
     response_model=UserPublic,
     responses=error_responses(Problem.ACCOUNT_TOKEN_INVALID, Problem.FIELD_REQUIRED, *WITH_BODY),
 )
-def verify_email(body: EmailVerification, recovery: RecoveryDep) -> UserPublic:
-    return recovery.verify_email(token=body.token)
+async def verify_email(body: EmailVerification, recovery: RecoveryDep) -> UserPublic:
+    return UserPublic.model_validate(await recovery.verify_email(token=body.token))

@@ -3,21 +3,13 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from starlette.concurrency import run_in_threadpool
 
-from service import accounts
 from service.deps import (
-    ClientAddress,
+    AccountsDep,
     CurrentPrincipal,
     CurrentUser,
-    DbSession,
-    Hasher,
-    Mail,
     RequesterDep,
-    Sessions,
-    SettingsDep,
     TargetUser,
-    ThrottleDep,
     require_superuser,
 )
 from service.openapi import ALWAYS, SIGNED_IN, WITH_BODY, Documented, error_responses
@@ -53,21 +45,9 @@ _UPDATE_ERRORS = (
     ),
 )
 async def sign_up(
-    body: UserCreate,
-    response: Response,
-    db: DbSession,
-    hasher: Hasher,
-    throttle: ThrottleDep,
-    address: ClientAddress,
-    settings: SettingsDep,
-    mail: Mail,
-    requester: RequesterDep,
+    body: UserCreate, response: Response, accounts: AccountsDep, requester: RequesterDep
 ) -> UserPublic:
-    # Counted before the hash, so a flood of sign-ups cannot spend the CPU.
-    await run_in_threadpool(throttle.spend_signup, address)
-    user = await accounts.register(
-        db=db, hasher=hasher, settings=settings, mail=mail, requester=requester, data=body
-    )
+    user = await accounts.sign_up(body, requester=requester)
     response.headers["Location"] = f"/users/{user.id}"
     return UserPublic.model_validate(user)
 
@@ -89,27 +69,13 @@ async def read_me(user: CurrentUser) -> UserPublic:
     responses=error_responses(*_UPDATE_ERRORS),
 )
 async def update_me(
-    body: UserUpdateMe,
-    principal: CurrentPrincipal,
-    db: DbSession,
-    hasher: Hasher,
-    store: Sessions,
-    settings: SettingsDep,
-    mail: Mail,
-    requester: RequesterDep,
+    body: UserUpdateMe, principal: CurrentPrincipal, accounts: AccountsDep, requester: RequesterDep
 ) -> UserPublic:
     changes = UserUpdate.model_validate(body.model_dump(exclude_unset=True))
-    return await _update_user(
-        body=changes,
-        target=principal.user,
-        principal=principal,
-        db=db,
-        hasher=hasher,
-        store=store,
-        settings=settings,
-        mail=mail,
-        requester=requester,
+    user = await accounts.update(
+        actor=principal, target_id=principal.user.id, changes=changes, requester=requester
     )
+    return UserPublic.model_validate(user)
 
 
 @router.delete(
@@ -118,8 +84,8 @@ async def update_me(
     summary="Delete the signed-in user",
     responses=error_responses(*SIGNED_IN, Problem.LAST_SUPERUSER, *ALWAYS),
 )
-def delete_me(user: CurrentUser, db: DbSession) -> None:
-    accounts.delete_user(db, user_id=user.id)
+async def delete_me(user: CurrentUser, accounts: AccountsDep) -> None:
+    await accounts.delete(user.id)
 
 
 @router.post(
@@ -137,24 +103,14 @@ def delete_me(user: CurrentUser, db: DbSession) -> None:
 async def change_my_password(
     body: PasswordChange,
     principal: CurrentPrincipal,
-    db: DbSession,
-    hasher: Hasher,
-    store: Sessions,
-    settings: SettingsDep,
-    mail: Mail,
+    accounts: AccountsDep,
     requester: RequesterDep,
 ) -> None:
     await accounts.change_password(
-        db=db,
-        hasher=hasher,
-        store=store,
-        settings=settings,
-        mail=mail,
-        requester=requester,
-        user_id=principal.user.id,
-        login_id=principal.login_id,
+        actor=principal,
         current_password=body.current_password,
         new_password=body.new_password,
+        requester=requester,
     )
 
 
@@ -165,14 +121,12 @@ async def change_my_password(
     dependencies=[Depends(require_superuser)],
     responses=error_responses(*SIGNED_IN, Problem.FORBIDDEN, *ALWAYS),
 )
-def list_users(
-    db: DbSession,
+async def list_users(
+    accounts: AccountsDep,
     skip: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> list[UserPublic]:
-    return [
-        UserPublic.model_validate(user) for user in accounts.list_users(db, skip=skip, limit=limit)
-    ]
+    return [UserPublic.model_validate(user) for user in await accounts.page(skip=skip, limit=limit)]
 
 
 @router.get(
@@ -189,24 +143,11 @@ async def _update_user(
     body: UserUpdate,
     target: TargetUser,
     principal: CurrentPrincipal,
-    db: DbSession,
-    hasher: Hasher,
-    store: Sessions,
-    settings: SettingsDep,
-    mail: Mail,
+    accounts: AccountsDep,
     requester: RequesterDep,
 ) -> UserPublic:
-    user = await accounts.update_user(
-        db=db,
-        hasher=hasher,
-        store=store,
-        settings=settings,
-        mail=mail,
-        requester=requester,
-        actor=principal.user,
-        actor_login=principal.login_id,
-        target_id=target.id,
-        changes=body,
+    user = await accounts.update(
+        actor=principal, target_id=target.id, changes=body, requester=requester
     )
     return UserPublic.model_validate(user)
 
@@ -231,5 +172,5 @@ for _method in ("PUT", "PATCH"):
         *SIGNED_IN, Problem.FORBIDDEN, Problem.NO_SUCH_USER, Problem.LAST_SUPERUSER, *ALWAYS
     ),
 )
-def delete_user(user: TargetUser, db: DbSession) -> None:
-    accounts.delete_user(db, user_id=user.id)
+async def delete_user(user: TargetUser, accounts: AccountsDep) -> None:
+    await accounts.delete(user.id)

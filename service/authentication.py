@@ -1,0 +1,120 @@
+"""Logging in and out: the password grant, refresh, sign-out, and who a
+bearer token stands for. Each method is a coroutine that takes its own
+blocking work off the event loop: hashing on the hasher's threads, database
+work and throttling counters on the threadpool.
+"""
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from service import account_tokens
+from service.emails import lookup_form
+from service.logins import IssuedTokens, Principal
+from service.models import User
+from service.parts import Service
+from service.problems import DomainError, Problem
+from service.requester import Requester
+from service.threads import in_thread
+from service.throttling import LoginAttempt
+
+
+class Authentication(Service):
+    async def log_in(self, *, email: str, password: str, requester: Requester) -> IssuedTokens:
+        """A new login's tokens for the active user with these credentials.
+
+        429 before any work when this account or client has failed too often;
+        INVALID_CREDENTIALS in the same time whether or not the account exists.
+        With REQUIRE_VERIFIED_EMAIL, right credentials of an unverified address
+        give EMAIL_NOT_VERIFIED, and a new link is mailed (throttled).
+        """
+        # As sign-up stored it, so the very string someone signed up with logs them in.
+        email = lookup_form(email)
+        user, attempt = await in_thread(self._find_unless_throttled, email, requester)
+        matches, new_hash = await self.hasher.verify(
+            password, user.hashed_password if user else None
+        )
+        if user is None or not matches or not user.is_active:
+            await in_thread(self.throttle.login_failed, attempt)
+            raise DomainError(Problem.INVALID_CREDENTIALS)
+        if self.settings.require_verified_email and not user.is_verified:
+            link = await in_thread(self._unverified, user, attempt, new_hash)
+            if link is not None:
+                self.mail.verification(to=user.email, token=link, requester=requester)
+            raise DomainError(Problem.EMAIL_NOT_VERIFIED)
+        tokens = await in_thread(self._succeeded, user, attempt, new_hash)
+        if tokens is None:
+            raise DomainError(Problem.INVALID_CREDENTIALS)
+        return tokens
+
+    async def refresh(self, *, refresh_token: str, requester: Requester) -> IssuedTokens:
+        return await in_thread(self._rotate, refresh_token, requester)
+
+    async def log_out(self, *, refresh_token: str) -> None:
+        await in_thread(self.logins.revoke, refresh_token=refresh_token)
+
+    async def log_out_everywhere(self, *, user_id: int) -> None:
+        await in_thread(self._end_credentials, user_id)
+
+    async def principal(self, access_token: str | None) -> Principal:
+        """Who the bearer token stands for, in one query."""
+        if not access_token:
+            raise DomainError(Problem.NOT_AUTHENTICATED)
+        return await in_thread(self.logins.authenticate, access_token=access_token)
+
+    # On the threadpool
+
+    def _find_unless_throttled(
+        self, email: str, requester: Requester
+    ) -> tuple[User | None, LoginAttempt]:
+        # The guess is counted before the password is checked: guesses that
+        # arrive together cannot all slip in while the hashes run.
+        attempt = self.throttle.start_login(email, requester.ip)
+        with self.database.sessions() as db:
+            # The connection goes back before the slow part, the hash check.
+            return db.scalar(select(User).where(User.email == email)), attempt
+
+    def _succeeded(
+        self, user: User, attempt: LoginAttempt, new_hash: str | None
+    ) -> IssuedTokens | None:
+        """The new login's tokens, or None when a password change, reset,
+        deactivation or deletion landed while the password was checked."""
+        self.throttle.login_succeeded(attempt)
+        if new_hash is not None:
+            self._upgrade_hash(user, new_hash)
+        return self.logins.open(user_id=user.id, credential_version=user.credential_version)
+
+    def _unverified(self, user: User, attempt: LoginAttempt, new_hash: str | None) -> str | None:
+        """Right credentials of an address not yet verified: no login, and a
+        new verification link unless one went out too recently."""
+        self.throttle.login_succeeded(attempt)
+        if new_hash is not None:
+            self._upgrade_hash(user, new_hash)
+        if not self.throttle.may_send_verification(user.id):
+            return None
+        return self._verification_link(user)
+
+    def _upgrade_hash(self, user: User, new_hash: str) -> None:
+        # The stored hash predates the current cost: upgrade it while we have
+        # the password, unless the password changed while it was checked.
+        with self.database.engine.begin() as connection:
+            connection.execute(
+                update(User)
+                .where(User.id == user.id, User.hashed_password == user.hashed_password)
+                .values(hashed_password=new_hash)
+            )
+
+    def _verification_link(self, user: User) -> str | None:
+        try:
+            with self.database.sessions() as db, db.begin():
+                return account_tokens.issue_verification(db, user=user, settings=self.settings)
+        except IntegrityError:
+            # Deleted while its password was checked: no link for a gone account.
+            return None
+
+    def _rotate(self, refresh_token: str, requester: Requester) -> IssuedTokens:
+        self.throttle.spend_refresh(requester.ip)
+        return self.logins.rotate(refresh_token=refresh_token)
+
+    def _end_credentials(self, user_id: int) -> None:
+        with self.database.sessions() as db, db.begin():
+            self.logins.end_credentials(db, user_id=user_id)

@@ -1,0 +1,34 @@
+"""What every service is built from, once, in create_app."""
+
+from dataclasses import dataclass
+
+from service.account_mail import AccountMail
+from service.config import Settings
+from service.database import Database
+from service.logins import LoginStore
+from service.security import PasswordHasher
+from service.throttling import Throttle
+
+
+@dataclass(frozen=True)
+class Parts:
+    database: Database
+    hasher: PasswordHasher
+    logins: LoginStore
+    throttle: Throttle
+    mail: AccountMail
+    settings: Settings
+
+
+class Service:
+    """A service: its methods are coroutines that take their own blocking work
+    off the event loop (hashing on the hasher's threads, the rest through
+    threads.in_thread)."""
+
+    def __init__(self, parts: Parts) -> None:
+        self.database = parts.database
+        self.hasher = parts.hasher
+        self.logins = parts.logins
+        self.throttle = parts.throttle
+        self.mail = parts.mail
+        self.settings = parts.settings
