@@ -14,7 +14,6 @@ from service import account_tokens, superusers
 from service.logins import Principal, token_rejected
 from service.models import MAX_ID, User
 from service.parts import Service
-from service.passwords import require_strong
 from service.problems import DomainError, Problem
 from service.requester import Requester
 from service.schemas import UserCreate, UserUpdate
@@ -88,12 +87,7 @@ class Accounts(Service):
         try:
             user = await self._load(actor.user.id, as_of=actor)
             await self._check_current_password(user, current_password)
-            require_strong(
-                new_password,
-                email=user.email,
-                min_length=self.settings.password_min_length,
-                field="new_password",
-            )
+            self.require_strong(new_password, email=user.email, field="new_password")
             new_hash = await self.hasher.hash(new_password)
             await in_thread(self._apply, user, {}, new_hash, keep_login=actor.login_id)
         except _UserGoneError:
@@ -127,12 +121,7 @@ class Accounts(Service):
         if "password" not in fields:
             return None
         new_password = fields.pop("password")
-        require_strong(
-            new_password,
-            email=fields.get("email", target.email),
-            min_length=self.settings.password_min_length,
-            field="password",
-        )
+        self.require_strong(new_password, email=fields.get("email", target.email), field="password")
         return await self.hasher.hash(new_password)
 
     def _tell(

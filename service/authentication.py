@@ -78,20 +78,22 @@ class Authentication(Service):
     ) -> IssuedTokens | None:
         """The new login's tokens, or None when a password change, reset,
         deactivation or deletion landed while the password was checked."""
-        self.throttle.login_succeeded(attempt)
-        if new_hash is not None:
-            self._upgrade_hash(user, new_hash)
+        self._passed(user, attempt, new_hash)
         return self.logins.open(user_id=user.id, credential_version=user.credential_version)
 
     def _unverified(self, user: User, attempt: LoginAttempt, new_hash: str | None) -> str | None:
         """Right credentials of an address not yet verified: no login, and a
         new verification link unless one went out too recently."""
-        self.throttle.login_succeeded(attempt)
-        if new_hash is not None:
-            self._upgrade_hash(user, new_hash)
+        self._passed(user, attempt, new_hash)
         if not self.throttle.may_send_verification(user.id):
             return None
         return self._verification_link(user)
+
+    def _passed(self, user: User, attempt: LoginAttempt, new_hash: str | None) -> None:
+        """The password was right: the failure slots go back, and an outdated hash is upgraded."""
+        self.throttle.login_succeeded(attempt)
+        if new_hash is not None:
+            self._upgrade_hash(user, new_hash)
 
     def _upgrade_hash(self, user: User, new_hash: str) -> None:
         # The stored hash predates the current cost: upgrade it while we have

@@ -6,6 +6,7 @@ from service.account_mail import AccountMail
 from service.config import Settings
 from service.database import Database
 from service.logins import LoginStore
+from service.passwords import require_strong
 from service.security import PasswordHasher
 from service.throttling import Throttle
 
@@ -32,3 +33,9 @@ class Service:
         self.throttle = parts.throttle
         self.mail = parts.mail
         self.settings = parts.settings
+
+    def require_strong(self, password: str, *, email: str, field: str) -> None:
+        """WEAK_PASSWORD naming every rule `password` breaks for the account at `email`."""
+        require_strong(
+            password, email=email, min_length=self.settings.password_min_length, field=field
+        )

@@ -15,7 +15,6 @@ from service import account_tokens
 from service.account_tokens import Purpose
 from service.models import USER_RECORD_COLUMNS, User, UserRecord
 from service.parts import Parts, Service
-from service.passwords import require_strong
 from service.problems import DomainError, Problem
 from service.requester import Requester
 from service.threads import in_thread
@@ -94,12 +93,7 @@ class Recovery(Service):
         if pending is None:
             raise invalid_token()
         # Judged before the (costly) hash, against the account's own address.
-        require_strong(
-            new_password,
-            email=pending.email,
-            min_length=self.settings.password_min_length,
-            field="new_password",
-        )
+        self.require_strong(new_password, email=pending.email, field="new_password")
         new_hash = await self.hasher.hash(new_password)
         email = await in_thread(self._apply_reset, token, new_hash, requester)
         self.mail.password_was_reset(to=email, requester=requester)
