@@ -4,12 +4,17 @@ import argparse
 import getpass
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from service.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from service.database import Database
+    from service.models import User
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,56 +98,75 @@ def _serve(settings: Settings) -> int:
     return 0
 
 
+class _CommandError(Exception):
+    """A refusal the operator can act on: printed as `error: ...`, exit status `status`."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def _create_superuser(settings: Settings, *, email: str, full_name: str | None) -> int:
     from service.database import Database
     from service.emails import InvalidEmailError, normalize_email
-    from service.models import User
-    from service.schemas import UserCreate
-    from service.security import PasswordHasher
 
+    database = Database(settings)
     try:
         # The form sign-up stores, so an existing account is found in any of its spellings.
-        email = normalize_email(email)
+        email, verb = _make_superuser(database, settings, normalize_email(email), full_name)
     except InvalidEmailError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    database = Database(settings)
-    try:
-        with database.sessions() as db:
-            user = db.scalar(select(User).where(User.email == email))
-            if user is None:
-                password = os.environ.get("SUPERUSER_PASSWORD") or getpass.getpass("Password: ")
-                try:
-                    data = UserCreate(email=email, password=password, full_name=full_name)
-                except ValidationError as exc:
-                    problems = "; ".join(str(error["msg"]) for error in exc.errors())
-                    print(f"error: {problems}", file=sys.stderr)
-                    return 2
-                hasher = PasswordHasher(rounds=settings.bcrypt_rounds, threads=1)
-                user = User(
-                    email=data.email,
-                    full_name=data.full_name,
-                    hashed_password=hasher.hash_now(data.password),
-                )
-                db.add(user)
-                verb = "created"
-            else:
-                verb = "promoted"
-            user.is_superuser = True
-            user.is_active = True
-            # The operator vouches for the address; a superuser need not wait for a link.
-            user.is_verified = True
-            try:
-                db.commit()
-            except IntegrityError:
-                # Someone signed up with this address since it was looked up.
-                print(f"error: {email} was just taken; run the command again", file=sys.stderr)
-                return 1
-            email = user.email
+    except _CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.status
     finally:
         database.dispose()
     print(f"superuser {email} {verb}")
     return 0
+
+
+def _make_superuser(
+    database: "Database", settings: Settings, email: str, full_name: str | None
+) -> tuple[str, str]:
+    """Promote the account at `email`, or create it; answer its stored email and what was done."""
+    from service.models import User
+
+    with database.sessions() as db:
+        user = db.scalar(select(User).where(User.email == email))
+        verb = "promoted"
+        if user is None:
+            user = _new_user(settings, email, full_name)
+            db.add(user)
+            verb = "created"
+        user.is_superuser = True
+        user.is_active = True
+        # The operator vouches for the address; a superuser need not wait for a link.
+        user.is_verified = True
+        try:
+            db.commit()
+        except IntegrityError:
+            # Someone signed up with this address since it was looked up.
+            raise _CommandError(f"{email} was just taken; run the command again", 1) from None
+        return user.email, verb
+
+
+def _new_user(settings: Settings, email: str, full_name: str | None) -> "User":
+    from service.models import User
+    from service.schemas import UserCreate
+    from service.security import PasswordHasher
+
+    password = os.environ.get("SUPERUSER_PASSWORD") or getpass.getpass("Password: ")
+    try:
+        # Sign-up's own rules, so a superuser's password is held to the same standard.
+        data = UserCreate(email=email, password=password, full_name=full_name)
+    except ValidationError as exc:
+        problems = "; ".join(str(error["msg"]) for error in exc.errors())
+        raise _CommandError(problems, 2) from None
+    hasher = PasswordHasher(rounds=settings.bcrypt_rounds, threads=1)
+    return User(
+        email=data.email, full_name=data.full_name, hashed_password=hasher.hash_now(data.password)
+    )
 
 
 if __name__ == "__main__":

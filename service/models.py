@@ -154,16 +154,8 @@ class UserRecord:
     @classmethod
     def of(cls, row: Any) -> "UserRecord":
         """The record from a result row holding USER_RECORD_COLUMNS, by label."""
-        return cls(
-            id=row.id,
-            email=row.email,
-            full_name=row.full_name,
-            is_active=row.is_active,
-            is_superuser=row.is_superuser,
-            is_verified=row.is_verified,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
+        return cls(**{name: getattr(row, name) for name in _USER_RECORD_FIELDS})
 
 
-USER_RECORD_COLUMNS = tuple(User.__table__.c[field.name] for field in fields(UserRecord))
+_USER_RECORD_FIELDS = tuple(field.name for field in fields(UserRecord))
+USER_RECORD_COLUMNS = tuple(User.__table__.c[name] for name in _USER_RECORD_FIELDS)

@@ -7,9 +7,11 @@ method is a coroutine that takes its own blocking work off the event loop.
 
 import logging
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from service import account_tokens
 from service.account_tokens import Purpose
@@ -104,18 +106,7 @@ class Recovery(Service):
 
     def _verify_email(self, token: str) -> UserRecord:
         with self.database.sessions() as db:
-            redeemed = account_tokens.spend(db, token=token, purpose=Purpose.VERIFY_EMAIL)
-            if redeemed is None:
-                raise invalid_token()
-            row = db.execute(
-                update(_USERS)
-                .where(account_tokens.still_bound(redeemed))
-                .values(is_verified=True)
-                .returning(*USER_RECORD_COLUMNS)
-            ).one_or_none()
-            if row is None:
-                db.rollback()
-                raise invalid_token()
+            _, row = _redeem(db, token, Purpose.VERIFY_EMAIL, is_verified=True)
             db.commit()
         return UserRecord.of(row)
 
@@ -127,24 +118,33 @@ class Recovery(Service):
         """One transaction: spend the token, set the password, end every login;
         then the owner, who proved control of the mailbox, may log in at once."""
         with self.database.sessions() as db:
-            redeemed = account_tokens.spend(db, token=token, purpose=Purpose.PASSWORD_RESET)
-            if redeemed is None:
-                # Spent by a simultaneous request since the peek.
-                raise invalid_token()
-            changed = db.execute(
-                update(_USERS)
-                .where(account_tokens.still_bound(redeemed))
-                .values(
-                    hashed_password=new_hash,
-                    # The link reached this address: its owner holds it.
-                    is_verified=True,
-                )
-            ).rowcount
-            if changed != 1:
-                db.rollback()
-                raise invalid_token()
+            # The link reached this address: its owner holds it.
+            redeemed, _ = _redeem(
+                db, token, Purpose.PASSWORD_RESET, hashed_password=new_hash, is_verified=True
+            )
             self.logins.end_credentials(db, user_id=redeemed.user_id)
             account_tokens.discard(db, user_id=redeemed.user_id, purpose=Purpose.PASSWORD_RESET)
             db.commit()
         self.throttle.clear_login_failures(redeemed.email, requester.ip)
         return redeemed.email
+
+
+def _redeem(
+    db: Session, token: str, purpose: Purpose, **values: object
+) -> tuple[account_tokens.Redeemed, Row[Any]]:
+    """Spend `token` and apply `values` to its account, if the token is still
+    bound to it (same address, same credentials); else roll back and refuse.
+    A simultaneous request may have spent it since any earlier look."""
+    redeemed = account_tokens.spend(db, token=token, purpose=purpose)
+    row = None
+    if redeemed is not None:
+        row = db.execute(
+            update(_USERS)
+            .where(account_tokens.still_bound(redeemed))
+            .values(**values)
+            .returning(*USER_RECORD_COLUMNS)
+        ).one_or_none()
+    if redeemed is None or row is None:
+        db.rollback()
+        raise invalid_token()
+    return redeemed, row

@@ -102,6 +102,13 @@ def check_new_password(password: str, email: str | None) -> str:
     return password
 
 
+# A new password for an account the request does not name: the rules but
+# similarity to the email, which the service judges, knowing the account.
+NewPasswordInput = Annotated[
+    PasswordInput, AfterValidator(lambda password: check_new_password(password, None))
+]
+
+
 class RequestModel(BaseModel):
     # A misspelt field is an error, not a silently ignored no-op.
     model_config = ConfigDict(extra="forbid")
@@ -158,13 +165,7 @@ class UserUpdate(RequestModel):
 
 class PasswordChange(RequestModel):
     current_password: PasswordInput
-    new_password: PasswordInput
-
-    @field_validator("new_password")
-    @classmethod
-    def _strong_password(cls, password: str) -> str:
-        # Similarity to the account's email is judged by the service, which knows it.
-        return check_new_password(password, None)
+    new_password: NewPasswordInput
 
 
 class RefreshRequest(RequestModel):
@@ -181,13 +182,7 @@ AccountTokenText = Annotated[PrintableText, Field(min_length=1, max_length=128)]
 
 class PasswordReset(RequestModel):
     token: AccountTokenText
-    new_password: PasswordInput
-
-    @field_validator("new_password")
-    @classmethod
-    def _strong_password(cls, password: str) -> str:
-        # Similarity to the account's email is judged by the service, which knows it.
-        return check_new_password(password, None)
+    new_password: NewPasswordInput
 
 
 class EmailVerification(RequestModel):

@@ -23,8 +23,6 @@ is the same, but no further mail goes out, and the owner uses the link they
 already got (the window is no longer than a reset link lives).
 """
 
-import hashlib
-import ipaddress
 import math
 import time
 from dataclasses import dataclass
@@ -38,6 +36,7 @@ from sqlalchemy import Engine
 from service.config import Settings
 from service.problems import DomainError, Problem
 from service.ratelimit_storage import DatabaseStorage
+from service.throttle_keys import account_key, client_key, network_key
 
 # The bound on every wait for Redis (connecting, then each command), so an
 # outage gives a prompt 503, as the database's bounds do, instead of a hang.
@@ -51,41 +50,6 @@ if redis.call('exists', KEYS[1]) == 1 and tonumber(redis.call('get', KEYS[1])) >
 end
 return 0
 """
-
-
-def client_key(ip: str | None) -> str:
-    """The throttling identity of a client's IP: IPv6 clients are counted per
-    /64, which is what one subscriber gets."""
-    if not ip:
-        return "unknown"
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        # Not an address (a proxy passed on garbage): counted under its digest,
-        # so no text of the client's choosing reaches a storage key.
-        return "other-" + hashlib.sha256(ip.encode(errors="replace")).hexdigest()[:16]
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address)
-
-
-def network_key(client: str) -> str | None:
-    """The /48 an IPv6 client key belongs to: one site, which may hold many
-    /64s. None for anything else, which has no wider network to count."""
-    try:
-        network = ipaddress.ip_network(client)
-    except ValueError:
-        return None
-    if network.version != 6 or network.prefixlen < 48:
-        return None
-    return str(network.supernet(new_prefix=48))
-
-
-def _account_key(email: str) -> str:
-    # Counters outlive nothing but their window, yet need not hold addresses in clear.
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
 
 
 def throttled(retry_after: int) -> DomainError:
@@ -106,33 +70,19 @@ class LoginAttempt:
 
 
 class Throttle:
-    def __init__(
-        self,
-        storage: Storage,
-        *,
-        login_per_account_address: str,
-        login_per_account: str,
-        login_per_address: str,
-        signup_per_address: str,
-        refresh_per_address: str,
-        known_address_days: int,
-        forgot_per_address: str,
-        forgot_per_account: str,
-        verify_per_account: str,
-        ipv6_network_factor: int,
-    ) -> None:
+    def __init__(self, storage: Storage, settings: Settings) -> None:
         self.storage = storage
         self.limiter = FixedWindowRateLimiter(storage)
-        self.login_per_account_address = parse(login_per_account_address)
-        self.login_per_account = parse(login_per_account)
-        self.login_per_address = parse(login_per_address)
-        self.signup_per_address = parse(signup_per_address)
-        self.refresh_per_address = parse(refresh_per_address)
-        self.known_address_seconds = known_address_days * 24 * 3600
-        self.forgot_per_address = parse(forgot_per_address)
-        self.forgot_per_account = parse(forgot_per_account)
-        self.verify_per_account = parse(verify_per_account)
-        self.ipv6_network_factor = ipv6_network_factor
+        self.login_per_account_address = parse(settings.login_limit_per_account_address)
+        self.login_per_account = parse(settings.login_limit_per_account)
+        self.login_per_address = parse(settings.login_limit_per_address)
+        self.signup_per_address = parse(settings.signup_limit_per_address)
+        self.refresh_per_address = parse(settings.refresh_limit_per_address)
+        self.known_address_seconds = settings.known_address_days * 24 * 3600
+        self.forgot_per_address = parse(settings.forgot_limit_per_address)
+        self.forgot_per_account = parse(settings.forgot_limit_per_account)
+        self.verify_per_account = parse(settings.verify_limit_per_account)
+        self.ipv6_network_factor = settings.ipv6_network_factor
         self._redis_give_back = (
             storage.get_connection().register_script(_REDIS_GIVE_BACK)
             if isinstance(storage, RedisStorage)
@@ -143,7 +93,7 @@ class Throttle:
 
     def start_login(self, email: str, ip: str | None) -> LoginAttempt:
         """Take this login's slots, or 429 if any limit is spent; `email` is normalized."""
-        account, client = _account_key(email), client_key(ip)
+        account, client = account_key(email), client_key(ip)
         known = self._known(account, client)
         slots = [
             (self.login_per_account_address, ("login-account-address", account, client)),
@@ -171,7 +121,7 @@ class Throttle:
 
     def clear_login_failures(self, email: str, ip: str | None) -> None:
         """The owner proved control of the mailbox (a reset): let them log in at once."""
-        account = _account_key(email)
+        account = account_key(email)
         self.limiter.clear(
             self.login_per_account_address, "login-account-address", account, client_key(ip)
         )
@@ -189,7 +139,7 @@ class Throttle:
         """429 past the client's limit; whether the account may be mailed once
         more. Counted whether or not the account exists, so nothing tells of it."""
         self._take(self._per_client(self.forgot_per_address, "forgot-address", client_key(ip)))
-        return self.limiter.hit(self.forgot_per_account, "forgot-account", _account_key(email))
+        return self.limiter.hit(self.forgot_per_account, "forgot-account", account_key(email))
 
     def spend_verify(self, user_id: int) -> None:
         self._take([(self.verify_per_account, ("verify-account", str(user_id)))])
@@ -299,16 +249,4 @@ def make_throttle(settings: Settings, engine: Engine) -> Throttle:
         )
     else:
         storage = DatabaseStorage(engine)
-    return Throttle(
-        storage,
-        login_per_account_address=settings.login_limit_per_account_address,
-        login_per_account=settings.login_limit_per_account,
-        login_per_address=settings.login_limit_per_address,
-        signup_per_address=settings.signup_limit_per_address,
-        refresh_per_address=settings.refresh_limit_per_address,
-        known_address_days=settings.known_address_days,
-        forgot_per_address=settings.forgot_limit_per_address,
-        forgot_per_account=settings.forgot_limit_per_account,
-        verify_per_account=settings.verify_limit_per_account,
-        ipv6_network_factor=settings.ipv6_network_factor,
-    )
+    return Throttle(storage, settings)

@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "emails": 1,
     "passwords": 1,
     "requester": 1,
+    "throttle_keys": 1,
     # 2. Domain parts: each owns one table or one concern
     "account_tokens": 2,
     "logins": 2,
