@@ -2,6 +2,7 @@
 
 import base64
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,12 @@ ENTRY_KEYS = {"code", "message", "field"}
 ANY_FIELD = object()
 TOKEN_ENDPOINTS = {"/login", "/refresh"}
 OAUTH_ERRORS = {400: "unsupported_grant_type", 401: "invalid_grant", 422: "invalid_request"}
+# A Redis database of the test pass's own: .ci/run runs the SQLite and the
+# PostgreSQL pass at once, and tests empty the one they use.
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL") or (
+    "redis://127.0.0.1:6379/"
+    + ("14" if os.environ.get("TEST_DATABASE_URL", "").startswith("postgres") else "15")
+)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.sqlite_only
+
 SERVICE = Path(__file__).resolve().parent.parent / "service"
 
 # Lowest first; docs/ARCHITECTURE.md draws the same table.

@@ -68,7 +68,8 @@ def start_procfile_server(
         server.stop()
 
 
-# Behind one router, started as the Procfile starts the service
+# Behind one router, started as the Procfile starts the service: on each database,
+# as it is deployed
 
 
 def test_behind_one_proxy_logins_are_counted_per_rightmost_entry_whatever_precedes_it(
@@ -122,12 +123,14 @@ def seen_as_one(client: TestClient, first: str, second: str) -> bool:
     return fail(client, "victim2@example.com", second).status_code == 429
 
 
+@pytest.mark.sqlite_only
 def test_two_hops_take_the_second_entry_from_the_right(make_client: MakeClient) -> None:
     client = app_behind(make_client, "10.0.0.9", trusted_proxy_hops=2)
 
     assert seen_as_one(client, f"203.0.113.1, {REAL_CLIENT}, 10.0.0.2", f"{REAL_CLIENT}, 10.0.0.3")
 
 
+@pytest.mark.sqlite_only
 def test_two_hops_tell_clients_apart_by_the_second_entry_from_the_right(
     make_client: MakeClient,
 ) -> None:
@@ -136,12 +139,14 @@ def test_two_hops_tell_clients_apart_by_the_second_entry_from_the_right(
     assert not seen_as_one(client, f"{REAL_CLIENT}, 10.0.0.2", f"{OTHER_CLIENT}, 10.0.0.2")
 
 
+@pytest.mark.sqlite_only
 def test_fewer_entries_than_hops_count_as_the_peer(make_client: MakeClient) -> None:
     client = app_behind(make_client, "10.0.0.9", trusted_proxy_hops=2)
 
     assert seen_as_one(client, REAL_CLIENT, OTHER_CLIENT)
 
 
+@pytest.mark.sqlite_only
 def test_without_hops_forwarded_for_from_an_untrusted_peer_is_ignored(
     make_client: MakeClient,
 ) -> None:
@@ -150,6 +155,7 @@ def test_without_hops_forwarded_for_from_an_untrusted_peer_is_ignored(
     assert seen_as_one(client, REAL_CLIENT, OTHER_CLIENT)
 
 
+@pytest.mark.sqlite_only
 def test_trusted_proxies_are_walked_past_from_the_right(make_client: MakeClient) -> None:
     client = app_behind(make_client, "10.0.0.9", forwarded_allow_ips="10.0.0.0/8")
 
@@ -158,6 +164,7 @@ def test_trusted_proxies_are_walked_past_from_the_right(make_client: MakeClient)
     )
 
 
+@pytest.mark.sqlite_only
 def test_the_first_untrusted_entry_from_the_right_is_the_client(make_client: MakeClient) -> None:
     client = app_behind(make_client, "10.0.0.9", forwarded_allow_ips="10.0.0.0/8")
 
@@ -166,6 +173,7 @@ def test_the_first_untrusted_entry_from_the_right_is_the_client(make_client: Mak
     )
 
 
+@pytest.mark.sqlite_only
 def test_forwarded_allow_ips_star_is_refused_for_any_client_could_choose_its_address() -> None:
     with pytest.raises(ValidationError, match="TRUSTED_PROXY_HOPS"):
         Settings(forwarded_allow_ips="*")
@@ -183,6 +191,7 @@ GARBAGE = {
 }
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("hops", [1, 2])
 @pytest.mark.parametrize("value", GARBAGE.values(), ids=GARBAGE.keys())
 def test_garbage_forwarded_for_behind_hops_is_a_plain_401(
@@ -194,6 +203,7 @@ def test_garbage_forwarded_for_behind_hops_is_a_plain_401(
     assert fail(client, "victim@example.com", value).status_code == 401
 
 
+@pytest.mark.sqlite_only
 def test_the_reset_mail_names_the_address_the_router_saw(
     make_mail_client: MakeClient, inbox: Inbox
 ) -> None:

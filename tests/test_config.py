@@ -25,6 +25,8 @@ from tests.helpers import (
     stored_user,
 )
 
+pytestmark = pytest.mark.sqlite_only
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SETTING_VARIABLES = [
     "DATABASE_URL",

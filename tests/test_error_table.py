@@ -3,11 +3,14 @@
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from service.errors import PROBLEMS
 from service.problems import Problem
 from tests.helpers import Account
+
+pytestmark = pytest.mark.sqlite_only
 
 
 def documented_example(client: TestClient, method: str, path: str, status: int, code: str) -> Any:

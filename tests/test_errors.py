@@ -10,6 +10,8 @@ from fastapi.testclient import TestClient
 
 from tests.helpers import STRONG_PASSWORD, Account, assert_envelope, assert_error
 
+pytestmark = pytest.mark.sqlite_only
+
 OVER_64_KIB = 64 * 1024 + 1
 
 

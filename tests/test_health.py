@@ -9,11 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.throttling import REDIS_TIMEOUT_SECONDS
-from tests.helpers import assert_error
+from tests.helpers import TEST_REDIS_URL, assert_error
 from tests.servers import free_port
 
 UNREACHABLE_DATABASE = "postgresql+psycopg2://postgres@127.0.0.1:1/nowhere"
-REDIS_URL = "redis://127.0.0.1:6379/15"
+REDIS_URL = TEST_REDIS_URL
 
 
 @pytest.fixture

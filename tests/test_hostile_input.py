@@ -27,6 +27,8 @@ from service.models import AccountToken, Login, User
 from service.security import PasswordHasher
 from tests.helpers import STRONG_PASSWORD, assert_envelope, claims_of, sign, unsigned_token
 
+pytestmark = pytest.mark.sqlite_only
+
 VICTIM_EMAIL = "ada@example.com"
 ADMIN_EMAIL = "root@example.com"
 NEW_PASSWORD = "quartz-meadow-violin-77"

@@ -12,6 +12,8 @@ from tests.helpers import STRONG_PASSWORD, signup
 from tests.procfile import ModuleServer, ProcfileServer
 from tests.servers import ServerProcess
 
+pytestmark = pytest.mark.sqlite_only
+
 EMAIL = "ada@example.com"
 REQUEST_ID = "forgot-request-42"
 RESET_LINK = "/reset-password?token="

@@ -205,6 +205,7 @@ def test_login_refresh_token_grant_is_not_cacheable(client: TestClient, user: Ac
     )
 
     assert response.headers["cache-control"] == "no-store"
+    assert response.headers["pragma"] == "no-cache"
 
 
 def test_login_refresh_token_grant_spends_the_token(client: TestClient, user: Account) -> None:

@@ -8,6 +8,8 @@ from fastapi.testclient import TestClient
 
 from tests.helpers import Account, assert_error
 
+pytestmark = pytest.mark.sqlite_only
+
 USER_BY_ID = "GET, HEAD, PUT, PATCH, DELETE, OPTIONS"
 USERS_ME = "GET, HEAD, PATCH, DELETE, OPTIONS"
 ORIGIN = "https://app.example.com"

@@ -8,6 +8,8 @@ from fastapi.testclient import TestClient
 from service.config import Settings
 from service.main import create_app
 
+pytestmark = pytest.mark.sqlite_only
+
 PROTECTED = [
     ("post", "/logout/all"),
     ("get", "/users"),

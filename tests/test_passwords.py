@@ -13,6 +13,8 @@ from tests.helpers import (
     signup,
 )
 
+pytestmark = pytest.mark.sqlite_only
+
 # 36 two-byte characters: exactly bcrypt's 72-byte limit.
 SEVENTY_TWO_BYTES = "é" * 36
 

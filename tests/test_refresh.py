@@ -35,6 +35,7 @@ def test_refresh_response_is_not_cacheable(client: TestClient, user: Account) ->
     response = refresh(client, user.refresh_token)
 
     assert response.headers["cache-control"] == "no-store"
+    assert response.headers["pragma"] == "no-cache"
 
 
 def test_refreshed_access_token_works(client: TestClient, user: Account) -> None:

@@ -3,7 +3,11 @@
 import sys
 import unicodedata
 
+import pytest
+
 from service.text import has_control_characters
+
+pytestmark = pytest.mark.sqlite_only
 
 
 def test_the_control_character_rule_is_unicodes_cc_category_exactly() -> None:

@@ -10,10 +10,10 @@ import redis
 from sqlalchemy import Engine, func, select
 
 from service.models import RateLimitCounter
-from tests.helpers import STRONG_PASSWORD, assert_error
+from tests.helpers import STRONG_PASSWORD, TEST_REDIS_URL, assert_error
 from tests.servers import ServerProcess, start_servers, stop_servers
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
+REDIS_URL = TEST_REDIS_URL
 NEW_PASSWORD = "quartz-meadow-violin-77"
 PER_ACCOUNT_LIMIT = 4
 THROTTLING = {

@@ -12,6 +12,8 @@ from sqlalchemy import exc
 
 from tests.helpers import assert_error
 
+pytestmark = pytest.mark.sqlite_only
+
 SECRET_PARAMETER = "$2b$04$secret-password-hash"
 UNAVAILABLE: dict[str, Callable[[], Exception]] = {
     "psycopg2_operational_error": lambda: psycopg2.OperationalError(
