@@ -5,10 +5,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     Double,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -29,6 +31,11 @@ NAMING_CONVENTION = {
 
 EMAIL_MAX_LENGTH = 254
 FULL_NAME_MAX_LENGTH = 200
+# What is kept of a client's address and User-Agent: enough to recognize and
+# show them, bounded so a hostile header cannot bloat a row.
+IP_MAX_LENGTH = 64
+USER_AGENT_MAX_LENGTH = 512
+DEVICE_MAX_LENGTH = 100
 # The largest id the `id` column can hold; larger ids cannot exist.
 MAX_ID = 2**31 - 1
 
@@ -74,6 +81,9 @@ class User(Base):
     # tokens and sessions carry the version they were issued under and fail
     # once it moves.
     credential_version: Mapped[int] = mapped_column(Integer, default=0)
+    # An address asked for and not yet confirmed from its mailbox; not unique:
+    # it reserves nothing until confirmed.
+    pending_email: Mapped[str | None] = mapped_column(String(EMAIL_MAX_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -103,6 +113,11 @@ class Login(Base):
     # When the last rotation happened: the token it spent may be presented
     # again within REFRESH_REUSE_GRACE_SECONDS without counting as reuse.
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Where the login came from, to show its owner: the client address as
+    # resolved through the trusted proxies, and the device its User-Agent names.
+    ip: Mapped[str | None] = mapped_column(String(IP_MAX_LENGTH))
+    user_agent: Mapped[str | None] = mapped_column(String(USER_AGENT_MAX_LENGTH))
+    device: Mapped[str | None] = mapped_column(String(DEVICE_MAX_LENGTH))
 
 
 class AccountToken(Base):
@@ -123,6 +138,32 @@ class AccountToken(Base):
     credential_version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # For an email change: the address the link confirms (it was mailed there).
+    new_email: Mapped[str | None] = mapped_column(String(EMAIL_MAX_LENGTH))
+
+
+class AuthEvent(Base):
+    """One authentication event, appended and never changed; pruned after
+    AUDIT_RETENTION_DAYS. No foreign key: the trail outlives a deleted user.
+    Never a password, token or hash; an event about an unknown email names
+    no account."""
+
+    __tablename__ = "auth_events"
+    __table_args__ = (Index("ix_auth_events_user_id_id", "user_id", "id"),)
+
+    # Keyset pagination reads newest first by id.
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    login_id: Mapped[str | None] = mapped_column(String(32))
+    # The superuser who acted on the user, when it was not the user itself.
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    ip: Mapped[str | None] = mapped_column(String(IP_MAX_LENGTH))
+    user_agent: Mapped[str | None] = mapped_column(String(USER_AGENT_MAX_LENGTH))
+    device: Mapped[str | None] = mapped_column(String(DEVICE_MAX_LENGTH))
 
 
 class RateLimitCounter(Base):
