@@ -41,7 +41,7 @@ class Authentication(Service):
             if link is not None:
                 self.mail.verification(to=user.email, token=link, requester=requester)
             raise DomainError(Problem.EMAIL_NOT_VERIFIED)
-        tokens = await in_thread(self._succeeded, user, attempt, new_hash)
+        tokens = await in_thread(self._succeeded, user, attempt, new_hash, requester)
         if tokens is None:
             raise DomainError(Problem.INVALID_CREDENTIALS)
         return tokens
@@ -74,12 +74,14 @@ class Authentication(Service):
             return db.scalar(select(User).where(User.email == email)), attempt
 
     def _succeeded(
-        self, user: User, attempt: LoginAttempt, new_hash: str | None
+        self, user: User, attempt: LoginAttempt, new_hash: str | None, requester: Requester
     ) -> IssuedTokens | None:
         """The new login's tokens, or None when a password change, reset,
         deactivation or deletion landed while the password was checked."""
         self._passed(user, attempt, new_hash)
-        return self.logins.open(user_id=user.id, credential_version=user.credential_version)
+        return self.logins.open(
+            user_id=user.id, credential_version=user.credential_version, requester=requester
+        )
 
     def _unverified(self, user: User, attempt: LoginAttempt, new_hash: str | None) -> str | None:
         """Right credentials of an address not yet verified: no login, and a

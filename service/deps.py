@@ -13,6 +13,7 @@ from fastapi.security import OAuth2PasswordBearer
 from service.accounts import Accounts
 from service.authentication import Authentication
 from service.database import Database
+from service.login_sessions import LoginSessions
 from service.logins import Principal
 from service.problems import DomainError, Problem
 from service.recovery import Recovery
@@ -36,6 +37,10 @@ async def get_recovery(request: Request) -> Recovery:
     return request.app.state.recovery
 
 
+async def get_login_sessions(request: Request) -> LoginSessions:
+    return request.app.state.login_sessions
+
+
 async def get_database(request: Request) -> Database:
     return request.app.state.database
 
@@ -55,6 +60,7 @@ async def get_requester(request: Request) -> Requester:
 AccountsDep = Annotated[Accounts, Depends(get_accounts)]
 AuthenticationDep = Annotated[Authentication, Depends(get_authentication)]
 RecoveryDep = Annotated[Recovery, Depends(get_recovery)]
+LoginSessionsDep = Annotated[LoginSessions, Depends(get_login_sessions)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 ThrottleDep = Annotated[Throttle, Depends(get_throttle)]
 RequesterDep = Annotated[Requester, Depends(get_requester)]

@@ -104,6 +104,7 @@ PROBLEMS: dict[Problem, Spec] = {
     ),
     Problem.FORBIDDEN: Spec(403, ErrorCode.FORBIDDEN, "Not allowed"),
     Problem.NO_SUCH_USER: Spec(404, ErrorCode.NOT_FOUND, "No such user"),
+    Problem.NO_SUCH_SESSION: Spec(404, ErrorCode.NOT_FOUND, "No such session"),
     Problem.EMAIL_TAKEN: Spec(
         409, ErrorCode.EMAIL_TAKEN, "An account with this email exists", "email"
     ),

@@ -87,7 +87,17 @@ REVOKE = update(_LOGINS).where(*_THIS_LIVE_SESSION).values(revoked_at=bindparam(
 # user's: a password change, reset, deactivation or deletion that commits
 # while the hash is being checked leaves nothing to insert.
 OPEN = insert(_LOGINS).from_select(
-    ["id", "user_id", "generation", "credential_version", "created_at", "expires_at"],
+    [
+        "id",
+        "user_id",
+        "generation",
+        "credential_version",
+        "created_at",
+        "expires_at",
+        "ip",
+        "user_agent",
+        "device",
+    ],
     select(
         bindparam("sid", type_=_LOGINS.c.id.type),
         _USERS.c.id,
@@ -95,6 +105,9 @@ OPEN = insert(_LOGINS).from_select(
         _USERS.c.credential_version,
         bindparam("now", type_=_LOGINS.c.created_at.type),
         bindparam("expiry", type_=_LOGINS.c.expires_at.type),
+        bindparam("ip", type_=_LOGINS.c.ip.type),
+        bindparam("user_agent", type_=_LOGINS.c.user_agent.type),
+        bindparam("device", type_=_LOGINS.c.device.type),
     ).where(
         _USERS.c.id == bindparam("uid"),
         _USERS.c.credential_version == bindparam("version"),
@@ -110,4 +123,46 @@ MOVE_TO_CURRENT_VERSION = (
         .where(_USERS.c.id == bindparam("uid"))
         .scalar_subquery()
     )
+)
+
+# A user's logins that can still be refreshed: not revoked, not past their
+# token or their lifetime, and opened (or kept) under the present credentials.
+_LIVE = (
+    _LOGINS.c.user_id == bindparam("uid"),
+    _LOGINS.c.revoked_at.is_(None),
+    _LOGINS.c.expires_at > bindparam("now"),
+    _LOGINS.c.created_at > bindparam("oldest_login"),
+    _LOGINS.c.credential_version
+    == select(_USERS.c.credential_version)
+    .where(_USERS.c.id == _LOGINS.c.user_id, _USERS.c.is_active.is_(True))
+    .scalar_subquery(),
+)
+LIVE = (
+    select(
+        _LOGINS.c.id,
+        _LOGINS.c.created_at,
+        _LOGINS.c.rotated_at,
+        _LOGINS.c.expires_at,
+        _LOGINS.c.ip,
+        _LOGINS.c.device,
+    )
+    .where(*_LIVE)
+    .order_by(_LOGINS.c.created_at.desc(), _LOGINS.c.id)
+)
+# Ending one login, or all but one: revoked, as a logout revokes.
+END_ONE = (
+    update(_LOGINS)
+    .where(*_THIS_LIVE_SESSION)
+    .values(revoked_at=bindparam("now"))
+    .returning(_LOGINS.c.id)
+)
+END_ALL_BUT = (
+    update(_LOGINS)
+    .where(
+        _LOGINS.c.user_id == bindparam("uid"),
+        _LOGINS.c.revoked_at.is_(None),
+        _LOGINS.c.id != bindparam("keep"),
+    )
+    .values(revoked_at=bindparam("now"))
+    .returning(_LOGINS.c.id)
 )

@@ -15,8 +15,17 @@ from sqlalchemy.orm import Session
 
 from service import login_sql as sql
 from service.database import Database
-from service.models import Login, User, UserRecord, utcnow
+from service.devices import device_name
+from service.models import (
+    IP_MAX_LENGTH,
+    USER_AGENT_MAX_LENGTH,
+    Login,
+    User,
+    UserRecord,
+    utcnow,
+)
 from service.problems import DomainError, Problem
+from service.requester import Requester
 from service.security import (
     AccessClaims,
     RefreshClaims,
@@ -43,10 +52,27 @@ class Principal:
 
 
 @dataclass(frozen=True)
+class LiveLogin:
+    """A login as its owner sees it: when and where it started, when its
+    refresh token was last used, and when it ends unless used again."""
+
+    id: str
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    ip: str | None
+    device: str | None
+
+
+@dataclass(frozen=True)
 class IssuedTokens:
     access_token: str
     refresh_token: str
     expires_in: int
+
+
+def _clip(text: str | None, length: int) -> str | None:
+    return text[:length] if text else None
 
 
 def token_rejected(exc: TokenError | None = None) -> DomainError:
@@ -73,9 +99,12 @@ class LoginStore:
         self.max_lifetime = max_lifetime
         self.reuse_grace = reuse_grace
 
-    def open(self, *, user_id: int, credential_version: int) -> IssuedTokens | None:
+    def open(
+        self, *, user_id: int, credential_version: int, requester: Requester
+    ) -> IssuedTokens | None:
         """Start a login for the user and give its first tokens, or None when
-        the user's credentials are no longer `credential_version`'s."""
+        the user's credentials are no longer `credential_version`'s. The login
+        keeps where it came from, to show its owner."""
         now = utcnow()
         login_id = uuid.uuid4().hex
         expires_at = now + self.refresh_ttl
@@ -85,6 +114,9 @@ class LoginStore:
             "version": credential_version,
             "now": now,
             "expiry": expires_at,
+            "ip": _clip(requester.ip, IP_MAX_LENGTH),
+            "user_agent": _clip(requester.user_agent, USER_AGENT_MAX_LENGTH),
+            "device": device_name(requester.user_agent),
         }
         try:
             with self.database.autocommit.begin() as connection:
@@ -181,6 +213,40 @@ class LoginStore:
             revoke = revoke.where(_LOGINS.c.id != keep)
             db.execute(sql.MOVE_TO_CURRENT_VERSION, {"sid": keep, "uid": user_id})
         db.execute(revoke.values(revoked_at=utcnow()))
+
+    def live(self, *, user_id: int) -> list[LiveLogin]:
+        """The user's logins that can still be refreshed, newest first."""
+        now = utcnow()
+        parameters = {"uid": user_id, "now": now, "oldest_login": now - self.max_lifetime}
+        with self.database.autocommit.connect() as connection:
+            rows = connection.execute(sql.LIVE, parameters).all()
+        return [
+            LiveLogin(
+                id=row.id,
+                created_at=row.created_at,
+                last_used_at=row.rotated_at or row.created_at,
+                expires_at=min(row.expires_at, row.created_at + self.max_lifetime),
+                ip=row.ip,
+                device=row.device,
+            )
+            for row in rows
+        ]
+
+    def end(self, *, user_id: int, login_id: str) -> bool:
+        """Revoke one of the user's logins; False when it is not one (or already ended)."""
+        with self.database.autocommit.begin() as connection:
+            ended = connection.execute(
+                sql.END_ONE, {"sid": login_id, "uid": user_id, "now": utcnow()}
+            ).all()
+        return bool(ended)
+
+    def end_all_but(self, *, user_id: int, keep: str | None) -> int:
+        """Revoke every login of the user but `keep`; how many were ended."""
+        with self.database.autocommit.begin() as connection:
+            ended = connection.execute(
+                sql.END_ALL_BUT, {"uid": user_id, "keep": keep or "", "now": utcnow()}
+            ).all()
+        return len(ended)
 
     def authenticate(self, *, access_token: str) -> Principal:
         """The user behind a bearer token, in one query, or TOKEN_INVALID/EXPIRED."""

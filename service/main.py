@@ -13,8 +13,10 @@ from service.authentication import Authentication
 from service.client_address import ClientAddress, ClientAddressMiddleware
 from service.config import Settings, load_settings
 from service.database import Database
+from service.devices import warm_up as warm_up_device_names
 from service.error_handlers import install_error_handlers
 from service.logging_setup import configure_logging
+from service.login_sessions import LoginSessions
 from service.logins import LoginStore
 from service.methods import MethodsMiddleware
 from service.middleware import (
@@ -28,7 +30,7 @@ from service.openapi import install_openapi
 from service.outbox import Outbox, make_mailer
 from service.parts import Parts
 from service.recovery import Recovery
-from service.routes import auth, health, users
+from service.routes import auth, health, sessions, users
 from service.routes import recovery as recovery_routes
 from service.security import PasswordHasher, TokenCodec
 from service.throttling import make_throttle
@@ -70,6 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     _install_middleware(app, settings)
     app.include_router(auth.router)
+    # Before users: /users/me/sessions must not be read as /users/{user_id}/sessions.
+    app.include_router(sessions.router)
     app.include_router(users.router)
     app.include_router(recovery_routes.router)
     app.include_router(health.router)
@@ -107,6 +111,9 @@ def _wire_services(
     app.state.accounts = Accounts(parts)
     app.state.authentication = Authentication(parts)
     app.state.recovery = Recovery(parts)
+    app.state.login_sessions = LoginSessions(parts)
+    # uap-core's rules load on first use, which takes a good part of a second.
+    warm_up_device_names()
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:

@@ -21,6 +21,7 @@ class Problem(StrEnum):
     # Accounts
     FORBIDDEN = "forbidden"
     NO_SUCH_USER = "no_such_user"
+    NO_SUCH_SESSION = "no_such_session"
     EMAIL_TAKEN = "email_taken"
     LAST_SUPERUSER = "last_superuser"
     CURRENT_PASSWORD_REQUIRED = "current_password_required"

@@ -208,6 +208,22 @@ class UserPublic(BaseModel):
     updated_at: Timestamp
 
 
+class SessionPublic(BaseModel):
+    """A login as its owner sees it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str = Field(description="Opaque; the id to end it by")
+    created_at: Timestamp
+    last_used_at: Timestamp = Field(description="The last refresh, or the login itself")
+    expires_at: Timestamp = Field(description="When it ends unless it is refreshed again")
+    device: str = Field(examples=["Firefox on Ubuntu"], description="Read from the User-Agent")
+    ip: str | None = Field(
+        examples=["198.51.100.7"], description="The client address, as the trusted proxies name it"
+    )
+    current: bool = Field(description="The session of the token that asked")
+
+
 class TokenPair(BaseModel):
     access_token: str
     refresh_token: str

@@ -511,6 +511,27 @@ PATH_CASES = [
     for label, value in ids.items()
 ]
 
+SESSION_PATH_CASES = [
+    Case(
+        id=f"sessions-user-id-{method.lower()}-{actor}-{label}",
+        method=method,
+        path=f"/users/{value}/sessions",
+        actor=actor,
+    )
+    for method in ("GET", "DELETE")
+    for actor in (VICTIM, ADMIN)
+    for label, value in (HUGE_IDS | MALFORMED_IDS).items()
+] + [
+    Case(
+        id=f"session-id-delete-{actor}-{label}",
+        method="DELETE",
+        path=f"/users/me/sessions/{value}",
+        actor=actor,
+    )
+    for actor in (VICTIM, ADMIN)
+    for label, value in (HUGE_IDS | MALFORMED_IDS | {"hex-32-unknown": "0" * 32}).items()
+]
+
 QUERY_VALUES = {
     "negative": "-1",
     "letters": "abc",
@@ -573,6 +594,7 @@ AUTH_CASES = [
 ]
 
 ALL_CASES = JSON_CASES + BODY_CASES + LOGIN_CASES + RAW_LOGIN_CASES + PATH_CASES + QUERY_CASES
+ALL_CASES += SESSION_PATH_CASES
 ALL_CASES += AUTH_CASES
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from service import account_tokens
 from service.account_tokens import Purpose
 from service.models import User
-from tests.helpers import STRONG_PASSWORD, set_user
+from tests.helpers import STRONG_PASSWORD, claims_of, set_user
 from tests.servers import ServerProcess, client_of, start_servers, stop_servers
 
 EMAIL = "ada@example.com"
@@ -215,3 +215,77 @@ def test_no_login_in_flight_survives_a_deletion(servers: list[ServerProcess]) ->
 
     assert deletion.status_code == 204, deletion.text
     assert working_sessions(servers, logins) == []
+
+
+# Ending sessions (GET/DELETE /users/me/sessions)
+
+
+def refreshing_until_refused(
+    servers: list[ServerProcess], pair: dict[str, Any], started: Barrier
+) -> tuple[dict[str, Any], set[int]]:
+    """Refresh `pair`'s session over and over, alternating instances, until a
+    refresh is refused; the last pair it got and every status seen."""
+    seen: set[int] = set()
+    started.wait()
+    for attempt in range(500):
+        with client_of(servers, attempt) as client:
+            response = client.post("/refresh", json={"refresh_token": pair["refresh_token"]})
+        seen.add(response.status_code)
+        if response.status_code != 200:
+            break
+        pair = response.json()
+    return pair, seen
+
+
+def test_a_session_ended_while_it_refreshes_stays_ended(servers: list[ServerProcess]) -> None:
+    sign_up(servers)
+    owner, device = log_in(servers), log_in(servers)
+    device_id = claims_of(device["access_token"])["sid"]
+    started = Barrier(2)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        refreshing = pool.submit(refreshing_until_refused, servers, device, started)
+        started.wait()
+        with client_of(servers, 1) as client:
+            ended = client.delete(f"/users/me/sessions/{device_id}", headers=bearer(owner))
+        last, seen = refreshing.result()
+
+    assert ended.status_code == 204, ended.text
+    assert seen <= {200, 401}
+    for index in range(len(servers)):
+        with client_of(servers, index) as client:
+            assert client.get("/users/me", headers=bearer(last)).status_code == 401
+            refreshed = client.post("/refresh", json={"refresh_token": last["refresh_token"]})
+            assert refreshed.status_code == 401
+
+
+def test_one_session_ended_twice_at_once_is_one_204_and_404s(servers: list[ServerProcess]) -> None:
+    sign_up(servers)
+    owner, device = log_in(servers), log_in(servers)
+    path = f"/users/me/sessions/{claims_of(device['access_token'])['sid']}"
+    barrier = Barrier(10)
+
+    def end(index: int) -> int:
+        with client_of(servers, index) as client:
+            barrier.wait()
+            return client.delete(path, headers=bearer(owner)).status_code
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        answers = sorted(pool.map(end, range(10)))
+
+    assert answers == [204] + [404] * 9
+
+
+def test_a_session_ended_on_one_instance_is_refused_on_every_instance_at_once(
+    servers: list[ServerProcess],
+) -> None:
+    sign_up(servers)
+    owner, device = log_in(servers), log_in(servers)
+
+    with client_of(servers, 0) as client:
+        path = f"/users/me/sessions/{claims_of(device['access_token'])['sid']}"
+        assert client.delete(path, headers=bearer(owner)).status_code == 204
+
+    for index in range(len(servers)):
+        with client_of(servers, index) as client:
+            assert client.get("/users/me", headers=bearer(device)).status_code == 401

@@ -1,0 +1,34 @@
+"""Sessions a person can see and end: the API's name for logins.
+
+A session ended here is revoked like a logout: its refresh token is refused,
+and its access tokens too at their next use (the one-query check of
+LoginStore.authenticate reads the login's revocation).
+"""
+
+from service.logins import LiveLogin, Principal
+from service.parts import Service
+from service.problems import DomainError, Problem
+from service.threads import in_thread
+
+# Login ids are 32 hex digits; anything longer names none, and is not looked up.
+_LOGIN_ID_MAX_LENGTH = 64
+
+
+class LoginSessions(Service):
+    async def live(self, *, user_id: int) -> list[LiveLogin]:
+        """The user's sessions that can still be refreshed, newest first."""
+        return await in_thread(self.logins.live, user_id=user_id)
+
+    async def end(self, *, actor: Principal, user_id: int, session_id: str) -> None:
+        """End one of the user's sessions; NO_SUCH_SESSION for any id that is
+        not one of its live sessions, another user's included."""
+        ended = len(session_id) <= _LOGIN_ID_MAX_LENGTH and await in_thread(
+            self.logins.end, user_id=user_id, login_id=session_id
+        )
+        if not ended:
+            raise DomainError(Problem.NO_SUCH_SESSION)
+
+    async def end_others(self, *, actor: Principal, user_id: int) -> int:
+        """End every session of the user but the caller's own; how many ended."""
+        keep = actor.login_id if actor.user.id == user_id else None
+        return await in_thread(self.logins.end_all_but, user_id=user_id, keep=keep)
