@@ -4,6 +4,7 @@ and notices of changes to an account. Delivery is service/outbox.py's."""
 import unicodedata
 
 from service.config import Settings
+from service.devices import device_name
 from service.outbox import Message, Outbox
 from service.requester import Requester
 
@@ -65,6 +66,8 @@ class AccountMail:
         )
 
     def password_changed(self, *, to: str, requester: Requester, by_admin: bool) -> None:
+        if not self.settings.notify_password_change:
+            return
         who = "an administrator" if by_admin else "someone signed in to it"
         self._post(
             to,
@@ -75,6 +78,8 @@ class AccountMail:
         )
 
     def password_was_reset(self, *, to: str, requester: Requester) -> None:
+        if not self.settings.notify_password_change:
+            return
         self._post(
             to,
             "Your password was reset",
@@ -84,6 +89,8 @@ class AccountMail:
         )
 
     def email_changed(self, *, old: str, new: str, requester: Requester, by_admin: bool) -> None:
+        if not self.settings.notify_email_change:
+            return
         who = "an administrator" if by_admin else "someone signed in to it"
         self._post(
             old,
@@ -93,6 +100,48 @@ class AccountMail:
             "If this was not you, contact support at once: password resets now go to the "
             "new address.",
             purpose="email change notice",
+        )
+
+    def new_login(self, *, to: str, requester: Requester) -> None:
+        if not self.settings.notify_new_login:
+            return
+        days = self.settings.new_login_memory_days
+        self._post(
+            to,
+            "New sign-in to your account",
+            f"The account {to} was signed in to from {device_name(requester.user_agent)},\n"
+            f"{describe(requester)}. No sign-in came from that device and address in the\n"
+            f"last {days} days.\n\n"
+            "If this was you, there is nothing to do. If not, change your password at once "
+            "and end the sessions you do not know (GET /users/me/sessions).",
+            purpose="new sign-in notice",
+        )
+
+    def token_reuse(self, *, to: str, device: str, requester: Requester) -> None:
+        if not self.settings.notify_token_reuse:
+            return
+        self._post(
+            to,
+            "We signed a device out of your account",
+            f"A sign-in of the account {to} on {device} presented a token that had\n"
+            f"already been used, {describe(requester)}. That can mean someone copied it,\n"
+            "so we signed that device out. Signing in again there is safe.\n\n"
+            f"{_IF_NOT_YOU}",
+            purpose="token reuse notice",
+        )
+
+    def session_ended(self, *, to: str, device: str | None, requester: Requester) -> None:
+        """An administrator ended one session of the account (`device`), or all (None)."""
+        if not self.settings.notify_session_ended:
+            return
+        what = f"the session on {device}" if device else "every session"
+        self._post(
+            to,
+            "An administrator signed you out",
+            f"An administrator ended {what} of the account {to},\n"
+            f"{describe(requester)}. Sign in again where you need to.\n\n"
+            "If you did not expect this, contact support.",
+            purpose="session ended notice",
         )
 
     def _post(self, to: str, subject: str, body: str, *, purpose: str) -> None:

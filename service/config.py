@@ -65,6 +65,15 @@ class Settings(BaseSettings):
     verify_email_url: str = "{PUBLIC_APP_URL}/verify-email?token={token}"
     # Mail (service/outbox.py): SMTP when SMTP_URL is set; otherwise the log in
     # development and test, and nothing in production.
+    # Security notices by mail (account_mail.py), each kind switched off by its own setting.
+    notify_new_login: bool = True
+    notify_password_change: bool = True
+    notify_email_change: bool = True
+    notify_token_reuse: bool = True
+    notify_session_ended: bool = True
+    # A login is from a new device when no login of the account came from
+    # that device and address in this many days.
+    new_login_memory_days: int = Field(30, ge=1)
     smtp_url: str | None = None
     mail_from: str = "Accounts <accounts@localhost>"
     mail_backend: Literal["smtp", "console", "none"] | None = None

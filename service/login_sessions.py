@@ -8,6 +8,7 @@ LoginStore.authenticate reads the login's revocation).
 from service.logins import LiveLogin, Principal
 from service.parts import Service
 from service.problems import DomainError, Problem
+from service.requester import Requester
 from service.threads import in_thread
 
 # Login ids are 32 hex digits; anything longer names none, and is not looked up.
@@ -19,16 +20,25 @@ class LoginSessions(Service):
         """The user's sessions that can still be refreshed, newest first."""
         return await in_thread(self.logins.live, user_id=user_id)
 
-    async def end(self, *, actor: Principal, user_id: int, session_id: str) -> None:
+    async def end(
+        self, *, actor: Principal, user_id: int, email: str, session_id: str, requester: Requester
+    ) -> None:
         """End one of the user's sessions; NO_SUCH_SESSION for any id that is
-        not one of its live sessions, another user's included."""
-        ended = len(session_id) <= _LOGIN_ID_MAX_LENGTH and await in_thread(
-            self.logins.end, user_id=user_id, login_id=session_id
-        )
-        if not ended:
+        not one of its live sessions, another user's included. The owner is
+        told when an administrator did it."""
+        device = None
+        if len(session_id) <= _LOGIN_ID_MAX_LENGTH:
+            device = await in_thread(self.logins.end, user_id=user_id, login_id=session_id)
+        if device is None:
             raise DomainError(Problem.NO_SUCH_SESSION)
+        if actor.user.id != user_id:
+            self.mail.session_ended(to=email, device=device, requester=requester)
 
-    async def end_others(self, *, actor: Principal, user_id: int) -> int:
-        """End every session of the user but the caller's own; how many ended."""
+    async def end_others(
+        self, *, actor: Principal, user_id: int, email: str, requester: Requester
+    ) -> None:
+        """End every session of the user but the caller's own."""
         keep = actor.login_id if actor.user.id == user_id else None
-        return await in_thread(self.logins.end_all_but, user_id=user_id, keep=keep)
+        ended = await in_thread(self.logins.end_all_but, user_id=user_id, keep=keep)
+        if ended and actor.user.id != user_id:
+            self.mail.session_ended(to=email, device=None, requester=requester)

@@ -154,7 +154,7 @@ END_ONE = (
     update(_LOGINS)
     .where(*_THIS_LIVE_SESSION)
     .values(revoked_at=bindparam("now"))
-    .returning(_LOGINS.c.id)
+    .returning(_LOGINS.c.device)
 )
 END_ALL_BUT = (
     update(_LOGINS)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from service import login_sql as sql
 from service.database import Database
-from service.devices import device_name
+from service.devices import UNKNOWN_DEVICE, device_name
 from service.models import (
     IP_MAX_LENGTH,
     USER_AGENT_MAX_LENGTH,
@@ -232,13 +232,14 @@ class LoginStore:
             for row in rows
         ]
 
-    def end(self, *, user_id: int, login_id: str) -> bool:
-        """Revoke one of the user's logins; False when it is not one (or already ended)."""
+    def end(self, *, user_id: int, login_id: str) -> str | None:
+        """Revoke one of the user's logins and name its device; None when it
+        is not one (or has already ended)."""
         with self.database.autocommit.begin() as connection:
             ended = connection.execute(
                 sql.END_ONE, {"sid": login_id, "uid": user_id, "now": utcnow()}
-            ).all()
-        return bool(ended)
+            ).one_or_none()
+        return None if ended is None else ended.device or UNKNOWN_DEVICE
 
     def end_all_but(self, *, user_id: int, keep: str | None) -> int:
         """Revoke every login of the user but `keep`; how many were ended."""

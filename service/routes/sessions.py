@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from service.deps import CurrentPrincipal, LoginSessionsDep, TargetUser
+from service.deps import CurrentPrincipal, LoginSessionsDep, RequesterDep, TargetUser
 from service.devices import UNKNOWN_DEVICE
 from service.logins import LiveLogin, Principal
 from service.openapi import ALWAYS, SIGNED_IN, error_responses
@@ -50,8 +50,13 @@ async def my_sessions(
     summary="End every session of the signed-in user but this one",
     responses=error_responses(*SIGNED_IN, *ALWAYS),
 )
-async def end_my_other_sessions(principal: CurrentPrincipal, sessions: LoginSessionsDep) -> None:
-    await sessions.end_others(actor=principal, user_id=principal.user.id)
+async def end_my_other_sessions(
+    principal: CurrentPrincipal, sessions: LoginSessionsDep, requester: RequesterDep
+) -> None:
+    user = principal.user
+    await sessions.end_others(
+        actor=principal, user_id=user.id, email=user.email, requester=requester
+    )
 
 
 @router.delete(
@@ -61,9 +66,19 @@ async def end_my_other_sessions(principal: CurrentPrincipal, sessions: LoginSess
     responses=error_responses(*SIGNED_IN, Problem.NO_SUCH_SESSION, *ALWAYS),
 )
 async def end_my_session(
-    session_id: SessionId, principal: CurrentPrincipal, sessions: LoginSessionsDep
+    session_id: SessionId,
+    principal: CurrentPrincipal,
+    sessions: LoginSessionsDep,
+    requester: RequesterDep,
 ) -> None:
-    await sessions.end(actor=principal, user_id=principal.user.id, session_id=session_id)
+    user = principal.user
+    await sessions.end(
+        actor=principal,
+        user_id=user.id,
+        email=user.email,
+        session_id=session_id,
+        requester=requester,
+    )
 
 
 @router.get(
@@ -85,9 +100,14 @@ async def user_sessions(
     responses=error_responses(*_FOR_SOMEONE),
 )
 async def end_user_sessions(
-    user: TargetUser, principal: CurrentPrincipal, sessions: LoginSessionsDep
+    user: TargetUser,
+    principal: CurrentPrincipal,
+    sessions: LoginSessionsDep,
+    requester: RequesterDep,
 ) -> None:
-    await sessions.end_others(actor=principal, user_id=user.id)
+    await sessions.end_others(
+        actor=principal, user_id=user.id, email=user.email, requester=requester
+    )
 
 
 @router.delete(
@@ -97,6 +117,16 @@ async def end_user_sessions(
     responses=error_responses(*_FOR_SOMEONE, Problem.NO_SUCH_SESSION),
 )
 async def end_user_session(
-    session_id: SessionId, user: TargetUser, principal: CurrentPrincipal, sessions: LoginSessionsDep
+    session_id: SessionId,
+    user: TargetUser,
+    principal: CurrentPrincipal,
+    sessions: LoginSessionsDep,
+    requester: RequesterDep,
 ) -> None:
-    await sessions.end(actor=principal, user_id=user.id, session_id=session_id)
+    await sessions.end(
+        actor=principal,
+        user_id=user.id,
+        email=user.email,
+        session_id=session_id,
+        requester=requester,
+    )

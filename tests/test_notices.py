@@ -1,0 +1,132 @@
+"""Security notices by mail, through the real SMTP test server: what each says,
+that none blocks or fails its request, and that a setting turns each kind off."""
+
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, update
+
+from service.models import User
+from tests.helpers import STRONG_PASSWORD, Account, claims_of, register
+from tests.mailserver import PASSWORD_CHANGED_SUBJECT, Inbox, body_of, settle
+
+NEW_PASSWORD = "quartz-meadow-violin-77"
+FIREFOX = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
+SESSION_ENDED_SUBJECT = "An administrator signed you out"
+
+
+def make_superuser(client: TestClient, engine: Engine) -> Account:
+    account = register(client, email="root@example.com")
+    with engine.begin() as connection:
+        connection.execute(update(User).where(User.id == account.id).values(is_superuser=True))
+    return account
+
+
+def log_in_from(client: TestClient, account: Account, user_agent: str) -> dict:
+    response = client.post(
+        "/login",
+        data={"username": account.email, "password": account.password},
+        headers={"User-Agent": user_agent},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+# A session ended by an administrator
+
+
+def test_a_session_ended_by_a_superuser_is_told_to_its_owner_with_its_device(
+    mail_client: TestClient, inbox: Inbox, db_engine: Engine
+) -> None:
+    user = register(mail_client)
+    root = make_superuser(mail_client, db_engine)
+    firefox = log_in_from(mail_client, user, FIREFOX)
+
+    response = mail_client.delete(
+        f"/users/{user.id}/sessions/{claims_of(firefox['access_token'])['sid']}",
+        headers=root.headers,
+    )
+
+    assert response.status_code == 204
+    notice = inbox.wait_for_message(to=user.email, subject=SESSION_ENDED_SUBJECT)
+    assert "ended the session on Firefox on Ubuntu" in body_of(notice)
+    assert "UTC, from testclient" in body_of(notice)
+
+
+def test_every_session_ended_by_a_superuser_is_one_notice(
+    mail_client: TestClient, inbox: Inbox, db_engine: Engine
+) -> None:
+    user = register(mail_client)
+    root = make_superuser(mail_client, db_engine)
+    log_in_from(mail_client, user, FIREFOX)
+
+    response = mail_client.delete(f"/users/{user.id}/sessions", headers=root.headers)
+
+    assert response.status_code == 204
+    settle(mail_client)
+    notices = inbox.matching(to=user.email, subject=SESSION_ENDED_SUBJECT)
+    assert len(notices) == 1
+    assert "ended every session" in body_of(notices[0])
+
+
+@pytest.mark.parametrize("path", ["/users/me/sessions/{sid}", "/users/me/sessions"])
+def test_ending_ones_own_sessions_mails_nothing(
+    mail_client: TestClient, inbox: Inbox, path: str
+) -> None:
+    user = register(mail_client)
+    firefox = log_in_from(mail_client, user, FIREFOX)
+
+    sid = claims_of(firefox["access_token"])["sid"]
+    assert mail_client.delete(path.format(sid=sid), headers=user.headers).status_code == 204
+
+    settle(mail_client)
+    assert inbox.matching(to=user.email, subject=SESSION_ENDED_SUBJECT) == []
+
+
+def test_notify_session_ended_false_mails_nothing_and_still_ends_it(
+    make_mail_client: Callable[..., TestClient], inbox: Inbox, db_engine: Engine
+) -> None:
+    client = make_mail_client(notify_session_ended=False)
+    user = register(client)
+    root = make_superuser(client, db_engine)
+
+    response = client.delete(f"/users/{user.id}/sessions", headers=root.headers)
+
+    assert response.status_code == 204
+    assert client.get("/users/me", headers=user.headers).status_code == 401
+    settle(client)
+    assert inbox.matching(to=user.email, subject=SESSION_ENDED_SUBJECT) == []
+
+
+# Password changes: the notice existed before; the setting is new
+
+
+def test_notify_password_change_false_mails_no_password_notice(
+    make_mail_client: Callable[..., TestClient], inbox: Inbox
+) -> None:
+    client = make_mail_client(notify_password_change=False)
+    user = register(client)
+
+    response = client.post(
+        "/users/me/password",
+        headers=user.headers,
+        json={"current_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD},
+    )
+
+    assert response.status_code == 204
+    settle(client)
+    assert inbox.matching(to=user.email, subject=PASSWORD_CHANGED_SUBJECT) == []
+
+
+def test_a_notice_that_cannot_be_delivered_fails_nothing(
+    make_client: Callable[..., TestClient], db_engine: Engine
+) -> None:
+    # An SMTP server that is not there: the outbox logs the failure, the request is done.
+    client = make_client(smtp_url="smtp://127.0.0.1:1")
+    user = register(client)
+    root = make_superuser(client, db_engine)
+
+    response = client.delete(f"/users/{user.id}/sessions", headers=root.headers)
+
+    assert response.status_code == 204
