@@ -26,6 +26,8 @@ LAYERS: dict[str, int] = {
     "models": 1,
     "database": 1,
     "ratelimit_storage": 1,
+    "counters": 1,
+    "quotas": 1,
     "emails": 1,
     "passwords": 1,
     "requester": 1,
