@@ -15,6 +15,7 @@ from service.authentication import Authentication
 from service.database import Database
 from service.logins import Principal
 from service.problems import DomainError, Problem
+from service.ratelimit_headers import quota_report
 from service.recovery import Recovery
 from service.requester import Requester
 from service.schemas import UserPublic
@@ -45,10 +46,12 @@ async def get_throttle(request: Request) -> Throttle:
 
 
 async def get_requester(request: Request) -> Requester:
-    """Who is asking: the client, as ClientAddressMiddleware resolved it."""
+    """Who is asking: the client, as ClientAddressMiddleware resolved it, with
+    the report the throttle notes its counts in (for the RateLimit headers)."""
     return Requester.now(
         ip=request.client.host if request.client else None,
         user_agent=request.headers.get("user-agent"),
+        quotas=quota_report(request),
     )
 
 

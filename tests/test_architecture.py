@@ -54,6 +54,7 @@ LAYERS: dict[str, int] = {
     "client_address": 4,
     "methods": 4,
     "middleware": 4,
+    "ratelimit_headers": 4,
     "deps": 4,
     "routes": 4,
     "main": 4,
