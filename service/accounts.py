@@ -36,7 +36,7 @@ def _gone(*, acting_on_self: bool) -> DomainError:
 class Accounts(Service):
     async def sign_up(self, data: UserCreate, *, requester: Requester) -> User:
         # Counted before the hash, so a flood of sign-ups cannot spend the CPU.
-        await in_thread(self.throttle.spend_signup, requester.ip)
+        await in_thread(self.throttle.spend_signup, requester)
         hashed = await self.hasher.hash(data.password)
         user = User(email=data.email, hashed_password=hashed, full_name=data.full_name)
         link = await in_thread(self._insert, user)

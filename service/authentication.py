@@ -68,7 +68,7 @@ class Authentication(Service):
     ) -> tuple[User | None, LoginAttempt]:
         # The guess is counted before the password is checked: guesses that
         # arrive together cannot all slip in while the hashes run.
-        attempt = self.throttle.start_login(email, requester.ip)
+        attempt = self.throttle.start_login(email, requester)
         with self.database.sessions() as db:
             # The connection goes back before the slow part, the hash check.
             return db.scalar(select(User).where(User.email == email)), attempt
@@ -116,7 +116,7 @@ class Authentication(Service):
             return None
 
     def _rotate(self, refresh_token: str, requester: Requester) -> IssuedTokens:
-        self.throttle.spend_refresh(requester.ip)
+        self.throttle.spend_refresh(requester)
         return self.logins.rotate(refresh_token=refresh_token)
 
     def _end_credentials(self, user_id: int) -> None:

@@ -16,6 +16,7 @@ from service.database import Database
 from service.login_sessions import LoginSessions
 from service.logins import Principal
 from service.problems import DomainError, Problem
+from service.ratelimit_headers import quota_report
 from service.recovery import Recovery
 from service.requester import Requester
 from service.schemas import UserPublic
@@ -50,10 +51,12 @@ async def get_throttle(request: Request) -> Throttle:
 
 
 async def get_requester(request: Request) -> Requester:
-    """Who is asking: the client, as ClientAddressMiddleware resolved it."""
+    """Who is asking: the client, as ClientAddressMiddleware resolved it, with
+    the report the throttle notes its counts in (for the RateLimit headers)."""
     return Requester.now(
         ip=request.client.host if request.client else None,
         user_agent=request.headers.get("user-agent"),
+        quotas=quota_report(request),
     )
 
 

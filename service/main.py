@@ -29,6 +29,7 @@ from service.networks import parse_networks
 from service.openapi import install_openapi
 from service.outbox import Outbox, make_mailer
 from service.parts import Parts
+from service.ratelimit_headers import RateLimitHeadersMiddleware
 from service.recovery import Recovery
 from service.routes import auth, health, sessions, users
 from service.routes import recovery as recovery_routes
@@ -119,13 +120,20 @@ def _wire_services(
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
     # Innermost: it reads the routes, and CORS answers preflights before it.
     app.add_middleware(MethodsMiddleware, router=app.router)
+    app.add_middleware(RateLimitHeadersMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             EnvelopeCORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-            expose_headers=["Location", "Retry-After", "X-Request-ID"],
+            expose_headers=[
+                "Location",
+                "Retry-After",
+                "X-Request-ID",
+                "RateLimit-Policy",
+                "RateLimit",
+            ],
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Outermost of ours: every response, a 500 included, gets an id.

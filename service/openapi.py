@@ -72,6 +72,7 @@ def install_openapi(app: FastAPI, settings: Settings) -> None:
             for operations in document.get("paths", {}).values():
                 for operation in operations.values():
                     _complete_examples(operation, _limits(settings))
+                    _document_ratelimit_headers(operation)
             app.openapi_schema = document
         return app.openapi_schema
 
@@ -89,3 +90,31 @@ def _complete_examples(operation: dict[str, Any], limits: dict[str, object]) -> 
             for item in example.get("value", {}).get("errors", []):
                 item.setdefault("field", None)
                 item["message"] = item["message"].format_map(KeepPlaceholders(limits))
+
+
+# draft-ietf-httpapi-ratelimit-headers-09, as ratelimit_headers.py writes them.
+RATELIMIT_HEADERS = {
+    "RateLimit-Policy": {
+        "description": "This client's own limits of the route (quota `q`, window `w`"
+        " in seconds), on every answer of a request that was counted",
+        "schema": {"type": "string"},
+        "example": '"login";q=100;w=3600',
+    },
+    "RateLimit": {
+        "description": "What is left of each policy (`r`) and the seconds until its"
+        " window restarts (`t`), after this request",
+        "schema": {"type": "string"},
+        "example": '"login";r=99;t=3600',
+    },
+}
+
+
+def _document_ratelimit_headers(operation: dict[str, Any]) -> None:
+    """A route that can answer 429 is throttled: its success and its 429
+    carry the RateLimit headers (the other answers of a counted request too)."""
+    responses = operation.get("responses", {})
+    if "429" not in responses:
+        return
+    for status, response in responses.items():
+        if status.startswith("2") or status == "429":
+            response.setdefault("headers", {}).update(RATELIMIT_HEADERS)

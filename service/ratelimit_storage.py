@@ -35,20 +35,29 @@ class DatabaseStorage(Storage):
         return SQLAlchemyError
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        return self.incr_window(key, expiry, amount)[0]
+
+    def incr_window(self, key: str, expiry: int, amount: int = 1) -> tuple[int, float]:
+        """The count after this increment and when its window ends, from the
+        one statement that counts (what the RateLimit headers need costs no query)."""
         now = time.time()
         parameters = {"name": key, "amount": amount, "now": now, "window_end": now + expiry}
         with self.engine.begin() as connection:
-            return int(connection.execute(self._incr, parameters).scalar_one())
+            count, expires_at = connection.execute(self._incr, parameters).one()
+        return int(count), float(expires_at)
 
-    def give_back(self, key: str) -> None:
-        """One less in a live window; an expired or empty counter stays as it is."""
+    def give_back(self, key: str) -> tuple[int, float] | None:
+        """One less in a live window, and the count and window end it leaves;
+        an expired or empty counter stays as it is (None)."""
         table = RateLimitCounter.__table__
         with self.engine.begin() as connection:
-            connection.execute(
+            row = connection.execute(
                 update(table)
                 .where(table.c.key == key, table.c.expires_at > time.time(), table.c.count > 0)
                 .values(count=table.c.count - 1)
-            )
+                .returning(table.c.count, table.c.expires_at)
+            ).one_or_none()
+        return None if row is None else (int(row.count), float(row.expires_at))
 
     def get(self, key: str) -> int:
         table = RateLimitCounter.__table__
@@ -108,4 +117,4 @@ def _counting_upsert(dialect_insert: Any) -> Any:
             ),
             "expires_at": case((expired, fresh.excluded.expires_at), else_=table.c.expires_at),
         },
-    ).returning(table.c.count)
+    ).returning(table.c.count, table.c.expires_at)

@@ -41,7 +41,7 @@ class Recovery(Service):
         the account. Past the account's bound the answer is the same and no
         mail goes: the owner still holds the last link, and nobody can flood
         their mailbox."""
-        return await in_thread(self.throttle.spend_forgot, email, requester.ip)
+        return await in_thread(self.throttle.spend_forgot, email, requester)
 
     async def send_password_reset(self, *, email: str, requester: Requester) -> None:
         """Mail a reset link if `email` is an active account's; otherwise nothing.
@@ -72,7 +72,7 @@ class Recovery(Service):
         self.mail.password_reset(to=to, token=token, requester=requester)
 
     def _send_verification(self, user_id: int, requester: Requester) -> None:
-        self.throttle.spend_verify(user_id)
+        self.throttle.spend_verify(user_id, requester)
         with self.database.sessions() as db:
             user = db.get(User, user_id)
             if user is None or not user.is_active:

@@ -21,6 +21,12 @@ Logins are counted three ways:
 Reset mail is bounded per account without a 429: past the bound the answer
 is the same, but no further mail goes out, and the owner uses the link they
 already got (the window is no longer than a reset link lives).
+
+What a request was counted against goes into its Requester's `quotas`, for
+the RateLimit headers: only the limits that count this client's own requests
+(per client or network, and the signed-in user's own verification requests),
+never one that counts an account's attempts from anywhere, so no answer tells
+whether an account exists or what others did with it.
 """
 
 import math
@@ -28,51 +34,53 @@ import time
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
-from limits.errors import StorageError
 from limits.storage import RedisStorage, Storage, storage_from_string
-from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import Engine
 
 from service.config import Settings
+from service.counters import Counters, Window
 from service.problems import DomainError, Problem
+from service.quotas import Quota, QuotaReport
 from service.ratelimit_storage import DatabaseStorage
+from service.requester import Requester
 from service.throttle_keys import account_key, client_key, network_key
 
 # The bound on every wait for Redis (connecting, then each command), so an
 # outage gives a prompt 503, as the database's bounds do, instead of a hang.
 REDIS_TIMEOUT_SECONDS = 2
 
-# Redis has no "decrement if it exists": without the check an expired
-# counter would come back as -1 with no expiry.
-_REDIS_GIVE_BACK = """
-if redis.call('exists', KEYS[1]) == 1 and tonumber(redis.call('get', KEYS[1])) > 0 then
-  return redis.call('decr', KEYS[1])
-end
-return 0
-"""
-
 
 def throttled(retry_after: int) -> DomainError:
     return DomainError(Problem.RATE_LIMITED, retry_after=retry_after)
 
 
-_Slot = tuple[RateLimitItem, tuple[str, ...]]
+@dataclass(frozen=True)
+class Slot:
+    """One counter a request takes a slot of; `policy` is the name the
+    RateLimit headers show it by, None for a counter they never show."""
+
+    item: RateLimitItem
+    identifiers: tuple[str, ...]
+    policy: str | None = None
 
 
 @dataclass(frozen=True)
 class LoginAttempt:
-    """The slots one login took before its password was checked."""
+    """The slots one login took before its password was checked, and the
+    report of the request that took them."""
 
     account: str
     client: str
     known_address: bool
-    slots: tuple[_Slot, ...]
+    slots: tuple[Slot, ...]
+    quotas: QuotaReport
 
 
 class Throttle:
     def __init__(self, storage: Storage, settings: Settings) -> None:
         self.storage = storage
-        self.limiter = FixedWindowRateLimiter(storage)
+        self.counters = Counters(storage)
+        self.limiter = self.counters.limiter
         self.login_per_account_address = parse(settings.login_limit_per_account_address)
         self.login_per_account = parse(settings.login_limit_per_account)
         self.login_per_address = parse(settings.login_limit_per_address)
@@ -83,26 +91,21 @@ class Throttle:
         self.forgot_per_account = parse(settings.forgot_limit_per_account)
         self.verify_per_account = parse(settings.verify_limit_per_account)
         self.ipv6_network_factor = settings.ipv6_network_factor
-        self._redis_give_back = (
-            storage.get_connection().register_script(_REDIS_GIVE_BACK)
-            if isinstance(storage, RedisStorage)
-            else None
-        )
 
     # Logins
 
-    def start_login(self, email: str, ip: str | None) -> LoginAttempt:
+    def start_login(self, email: str, requester: Requester) -> LoginAttempt:
         """Take this login's slots, or 429 if any limit is spent; `email` is normalized."""
-        account, client = account_key(email), client_key(ip)
+        account, client = account_key(email), client_key(requester.ip)
         known = self._known(account, client)
         slots = [
-            (self.login_per_account_address, ("login-account-address", account, client)),
-            *self._per_client(self.login_per_address, "login-address", client),
+            Slot(self.login_per_account_address, ("login-account-address", account, client)),
+            *self._per_client(self.login_per_address, "login-address", client, "login"),
         ]
         if not known:
-            slots.append((self.login_per_account, ("login-account", account)))
-        self._take(slots)
-        return LoginAttempt(account, client, known, tuple(slots))
+            slots.append(Slot(self.login_per_account, ("login-account", account)))
+        self._take(slots, requester.quotas)
+        return LoginAttempt(account, client, known, tuple(slots), requester.quotas)
 
     def login_failed(self, attempt: LoginAttempt) -> None:
         if attempt.known_address:
@@ -112,9 +115,9 @@ class Throttle:
     def login_succeeded(self, attempt: LoginAttempt) -> None:
         """Give back the slots meant for failures; (re)start the address's time as known."""
         own, *rest = attempt.slots
-        self.limiter.clear(own[0], *own[1])
-        for item, identifiers in rest:
-            self._give_back(item, identifiers)
+        self.limiter.clear(own.item, *own.identifiers)
+        for slot in rest:
+            self._report(attempt.quotas, slot, self._give_back(slot))
         known_key = self._known_key(attempt.account, attempt.client)
         self.storage.clear(known_key)
         self.storage.incr(known_key, self.known_address_seconds)
@@ -129,20 +132,34 @@ class Throttle:
 
     # Other routes
 
-    def spend_signup(self, ip: str | None) -> None:
-        self._take(self._per_client(self.signup_per_address, "signup-address", client_key(ip)))
+    def spend_signup(self, requester: Requester) -> None:
+        client = client_key(requester.ip)
+        self._take(
+            self._per_client(self.signup_per_address, "signup-address", client, "signup"),
+            requester.quotas,
+        )
 
-    def spend_refresh(self, ip: str | None) -> None:
-        self._take([(self.refresh_per_address, ("refresh-address", client_key(ip)))])
+    def spend_refresh(self, requester: Requester) -> None:
+        client = client_key(requester.ip)
+        slot = Slot(self.refresh_per_address, ("refresh-address", client), "refresh")
+        self._take([slot], requester.quotas)
 
-    def spend_forgot(self, email: str, ip: str | None) -> bool:
+    def spend_forgot(self, email: str, requester: Requester) -> bool:
         """429 past the client's limit; whether the account may be mailed once
-        more. Counted whether or not the account exists, so nothing tells of it."""
-        self._take(self._per_client(self.forgot_per_address, "forgot-address", client_key(ip)))
+        more. Counted whether or not the account exists, so nothing tells of it;
+        and the account's count is not reported, so no header does either."""
+        client = client_key(requester.ip)
+        self._take(
+            self._per_client(self.forgot_per_address, "forgot-address", client, "forgot"),
+            requester.quotas,
+        )
         return self.limiter.hit(self.forgot_per_account, "forgot-account", account_key(email))
 
-    def spend_verify(self, user_id: int) -> None:
-        self._take([(self.verify_per_account, ("verify-account", str(user_id)))])
+    def spend_verify(self, user_id: int, requester: Requester) -> None:
+        # Keyed by the signed-in user: it counts only what this account asked
+        # for (and its logins' unasked links), so it is the caller's to see.
+        slot = Slot(self.verify_per_account, ("verify-account", str(user_id)), "verify")
+        self._take([slot], requester.quotas)
 
     def may_send_verification(self, user_id: int) -> bool:
         """Like `spend_verify`, for messages the service sends unasked: no 429, just no mail."""
@@ -158,28 +175,45 @@ class Throttle:
 
     # Counting
 
-    def _per_client(self, item: RateLimitItem, name: str, client: str) -> list[_Slot]:
-        slots: list[_Slot] = [(item, (name, client))]
+    def _per_client(self, item: RateLimitItem, name: str, client: str, policy: str) -> list[Slot]:
+        slots = [Slot(item, (name, client), policy)]
         network = network_key(client)
         if network is not None and self.ipv6_network_factor > 1:
             wider = type(item)(item.amount * self.ipv6_network_factor, item.multiples)
-            slots.append((wider, (name + "-network", network)))
+            slots.append(Slot(wider, (name + "-network", network), policy + "-network"))
         return slots
 
-    def _take(self, slots: list[_Slot]) -> None:
-        for item, identifiers in slots:
-            if not self.limiter.hit(item, *identifiers):
-                raise throttled(self._retry_after(item, identifiers))
+    def _take(self, slots: list[Slot], quotas: QuotaReport) -> None:
+        for index, slot in enumerate(slots):
+            window = self.counters.hit(slot.item, slot.identifiers)
+            self._report(quotas, slot, window)
+            if window.count > slot.item.amount:
+                # The client's own counters not reached are shown as they stand,
+                # so a 429 of any limit carries the same headers as every answer.
+                for unreached in slots[index + 1 :]:
+                    if unreached.policy is not None:
+                        self._report(quotas, unreached, self._peek(unreached))
+                raise throttled(max(1, math.ceil(window.reset_at - time.time())))
 
-    def _give_back(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> None:
-        key = item.key_for(*identifiers)
-        if isinstance(self.storage, DatabaseStorage):
-            self.storage.give_back(key)
-        elif isinstance(self.storage, RedisStorage) and self._redis_give_back is not None:
-            try:
-                self._redis_give_back([self.storage.prefixed_key(key)])
-            except self.storage.base_exceptions as exc:
-                raise StorageError(exc) from exc
+    def _give_back(self, slot: Slot) -> Window:
+        return self.counters.give_back(slot.item, slot.identifiers)
+
+    def _peek(self, slot: Slot) -> Window:
+        return self.counters.peek(slot.item, slot.identifiers)
+
+    @staticmethod
+    def _report(quotas: QuotaReport, slot: Slot, window: Window) -> None:
+        if slot.policy is None:
+            return
+        quotas.record(
+            Quota(
+                policy=slot.policy,
+                limit=slot.item.amount,
+                window_seconds=slot.item.get_expiry(),
+                remaining=max(0, slot.item.amount - window.count),
+                reset_seconds=max(0, math.ceil(window.reset_at - time.time())),
+            )
+        )
 
     def _known(self, account: str, client: str) -> bool:
         return self.storage.get(self._known_key(account, client)) > 0
@@ -188,10 +222,6 @@ class Throttle:
     def _known_key(account: str, client: str) -> str:
         return f"known-address/{account}/{client}"
 
-    def _retry_after(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> int:
-        reset_at = self.limiter.get_window_stats(item, *identifiers).reset_time
-        return max(1, math.ceil(reset_at - time.time()))
-
 
 class NoThrottle(Throttle):
     """Throttling switched off (RATE_LIMIT_ENABLED=false), e.g. for benchmarks."""
@@ -199,8 +229,8 @@ class NoThrottle(Throttle):
     def __init__(self) -> None:
         pass
 
-    def start_login(self, email: str, ip: str | None) -> LoginAttempt:
-        return LoginAttempt("", "", True, ())
+    def start_login(self, email: str, requester: Requester) -> LoginAttempt:
+        return LoginAttempt("", "", True, (), requester.quotas)
 
     def login_failed(self, attempt: LoginAttempt) -> None:
         return None
@@ -211,16 +241,16 @@ class NoThrottle(Throttle):
     def clear_login_failures(self, email: str, ip: str | None) -> None:
         return None
 
-    def spend_signup(self, ip: str | None) -> None:
+    def spend_signup(self, requester: Requester) -> None:
         return None
 
-    def spend_refresh(self, ip: str | None) -> None:
+    def spend_refresh(self, requester: Requester) -> None:
         return None
 
-    def spend_forgot(self, email: str, ip: str | None) -> bool:
+    def spend_forgot(self, email: str, requester: Requester) -> bool:
         return True
 
-    def spend_verify(self, user_id: int) -> None:
+    def spend_verify(self, user_id: int, requester: Requester) -> None:
         return None
 
     def may_send_verification(self, user_id: int) -> bool:

@@ -212,3 +212,40 @@ def test_user_schema_has_no_password_field(document: dict[str, Any]) -> None:
     schema = resolve(document, response["content"]["application/json"]["schema"])
 
     assert not [name for name in schema["properties"] if "password" in name or "hash" in name]
+
+
+THROTTLED = [
+    ("post", "/login"),
+    ("post", "/refresh"),
+    ("post", "/users"),
+    ("post", "/password/forgot"),
+    ("post", "/users/me/verify"),
+]
+RATELIMIT_HEADERS = {"RateLimit-Policy", "RateLimit"}
+
+
+@pytest.mark.parametrize(("method", "path"), THROTTLED)
+def test_throttled_route_documents_the_ratelimit_headers_on_its_success_and_its_429(
+    document: dict[str, Any], method: str, path: str
+) -> None:
+    responses = document["paths"][path][method]["responses"]
+    documented = {
+        status: set(body.get("headers", {})) & RATELIMIT_HEADERS
+        for status, body in responses.items()
+        if status < "300" or status == "429"
+    }
+
+    assert len(documented) == 2
+    assert all(names == RATELIMIT_HEADERS for names in documented.values())
+
+
+def test_unthrottled_routes_document_no_ratelimit_headers(document: dict[str, Any]) -> None:
+    throttled = {(method, path) for method, path in THROTTLED}
+    documenting = {
+        (method, path)
+        for method, path, operation in operations(document)
+        for body in operation["responses"].values()
+        if set(body.get("headers", {})) & RATELIMIT_HEADERS
+    }
+
+    assert documenting == throttled
