@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from service.account_mail import AccountMail
 from service.accounts import Accounts
+from service.audit import AuditTrail
 from service.authentication import Authentication
 from service.client_address import ClientAddress, ClientAddressMiddleware
 from service.config import Settings, load_settings
@@ -28,7 +29,7 @@ from service.openapi import install_openapi
 from service.outbox import Outbox, make_mailer
 from service.parts import Parts
 from service.recovery import Recovery
-from service.routes import auth, health, users
+from service.routes import auth, events, health, users
 from service.routes import recovery as recovery_routes
 from service.security import PasswordHasher, TokenCodec
 from service.throttling import make_throttle
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     database = Database(settings)
     hasher = PasswordHasher(rounds=settings.bcrypt_rounds, threads=settings.hash_threads)
     outbox = Outbox(make_mailer(settings))
+    audit = AuditTrail(database.engine)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -58,6 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hasher.shutdown()
         # Messages already handed over still go out (each within the SMTP timeout).
         outbox.shutdown(wait=True)
+        # Events still queued are written before the connections go.
+        audit.shutdown()
         database.dispose()
 
     app = FastAPI(
@@ -66,11 +70,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    _wire_services(app, settings, database, hasher, outbox)
+    _wire_services(app, settings, database, hasher, outbox, audit)
     install_error_handlers(app)
     _install_middleware(app, settings)
     app.include_router(auth.router)
     app.include_router(users.router)
+    app.include_router(events.router)
     app.include_router(recovery_routes.router)
     app.include_router(health.router)
     install_openapi(app, settings)
@@ -78,7 +83,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _wire_services(
-    app: FastAPI, settings: Settings, database: Database, hasher: PasswordHasher, outbox: Outbox
+    app: FastAPI,
+    settings: Settings,
+    database: Database,
+    hasher: PasswordHasher,
+    outbox: Outbox,
+    audit: AuditTrail,
 ) -> None:
     """The services, built once from the same parts: each route takes the one it needs."""
     tokens = TokenCodec(
@@ -100,9 +110,11 @@ def _wire_services(
         logins=logins,
         throttle=throttle,
         mail=AccountMail(outbox=outbox, settings=settings),
+        audit=audit,
         settings=settings,
     )
     app.state.database = database
+    app.state.audit = audit
     app.state.throttle = throttle
     app.state.accounts = Accounts(parts)
     app.state.authentication = Authentication(parts)
