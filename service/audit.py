@@ -1,24 +1,19 @@
 """The audit trail: authentication events, appended to `auth_events` and
 read back by their user. The only module that writes `auth_events`.
 
-Writing is write-behind. `record()` only puts the event on a bounded queue;
-a daemon thread inserts what has gathered, every FLUSH_INTERVAL_SECONDS at
-most, as one executemany in one transaction. Refresh is the hottest write
-path (one statement per rotation), and an INSERT per request on top of it
-would cost every refresh a second round trip; a batch costs a fraction of
-one. The trade-off: an event is in the database within the interval, not at
-the answer, so a hard crash (SIGKILL, power loss) loses what was recorded in
-its last interval. A normal shutdown writes everything (`shutdown()`), and a
-read of the trail first writes what is pending (`flush()`), so a person sees
-their own last action.
+Write-behind: `record()` only puts the event on a bounded queue, and a
+daemon thread inserts what has gathered, at most FLUSH_INTERVAL_SECONDS
+later, as one executemany in one transaction. Refresh is the hottest write
+path (one statement per rotation): an INSERT of its own per request would
+double its round trips, a batch costs a fraction of one. The trade-off: a
+hard crash (SIGKILL, power loss) loses what was recorded in its last
+interval. A normal shutdown writes everything (`shutdown()`), and a read
+first writes what is pending (`flush()`), so one's own last action shows.
 
 Recording never blocks the event loop and never fails its caller: a full
-queue drops the event (counted, with a warning at most once a minute), and
-an insert that fails is logged and dropped, never raised.
-
-Never a password, a token or a hash: an event has a kind, a time, the ids it
-concerns and where the request came from, and nothing else. A failed login
-of an unknown email names no account.
+queue drops the event (counted, with a warning at most once a minute); a
+failed insert is logged and dropped. Never a password, a token or a hash;
+a failed login of an unknown email names no account.
 """
 
 import logging
@@ -244,8 +239,10 @@ class AuditTrail:
             first = self._queue.get()
             if first is None:
                 return
-            self._hurry.wait(self.interval)
-            self._hurry.clear()
+            # A full batch already waiting has nothing to wait for.
+            if self._queue.qsize() < MAX_BATCH:
+                self._hurry.wait(self.interval)
+                self._hurry.clear()
             batch, stop = self._take(first)
             self._write(batch)
             with self._progress:
