@@ -24,8 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="bring the database schema up to date")
     commands.add_parser(
         "prune",
-        help="delete ended login sessions, dead mailed tokens and spent throttling counters "
-        "(run it daily)",
+        help="delete ended login sessions, dead mailed tokens, spent throttling counters "
+        "and audit events past AUDIT_RETENTION_DAYS (run it daily)",
     )
     superuser = commands.add_parser(
         "create-superuser",
@@ -54,22 +54,28 @@ def _migrate(settings: Settings) -> int:
 
 
 def _prune(settings: Settings) -> int:
-    from service import account_tokens
+    from datetime import timedelta
+
+    from service import account_tokens, audit
     from service.database import Database
     from service.logins import prune_logins
+    from service.models import utcnow
     from service.ratelimit_storage import DatabaseStorage
 
+    retention = settings.audit_retention_days
     database = Database(settings)
     try:
         with database.sessions() as db:
             sessions = prune_logins(db)
             tokens = account_tokens.prune(db)
+            events = audit.prune(db, older_than=utcnow() - timedelta(days=retention))
         counters = DatabaseStorage(database.engine).prune()
     finally:
         database.dispose()
     print(
-        f"pruned {sessions} ended sessions, {tokens} dead reset and verification tokens "
-        f"and {counters} spent throttling counters"
+        f"pruned {sessions} ended sessions, {tokens} dead reset and verification tokens, "
+        f"{counters} spent throttling counters and {events} audit events older than "
+        f"{retention} days"
     )
     return 0
 

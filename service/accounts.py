@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from service import account_tokens, superusers
+from service.audit import EventKind
 from service.logins import Principal, token_rejected
 from service.models import MAX_ID, User
 from service.parts import Service
@@ -40,6 +41,7 @@ class Accounts(Service):
         hashed = await self.hasher.hash(data.password)
         user = User(email=data.email, hashed_password=hashed, full_name=data.full_name)
         link = await in_thread(self._insert, user)
+        self.audit.record(EventKind.USER_CREATED, user_id=user.id, requester=requester)
         if link is not None:
             self.mail.verification(to=user.email, token=link, requester=requester)
         return user
@@ -52,8 +54,9 @@ class Accounts(Service):
         """Users in id order, `limit` of them after the first `skip`."""
         return await in_thread(self._page, skip, limit)
 
-    async def delete(self, user_id: int) -> None:
+    async def delete(self, *, actor: Principal, user_id: int, requester: Requester) -> None:
         await in_thread(self._delete, user_id)
+        self._record(EventKind.USER_DELETED, actor=actor, user_id=user_id, requester=requester)
 
     async def update(
         self, *, actor: Principal, target_id: int, changes: UserUpdate, requester: Requester
@@ -74,10 +77,12 @@ class Accounts(Service):
                 await self._check_current_password(target, changes.current_password)
             new_hash = await self._new_hash(fields, target)
             old_email = target.email
+            deactivated = fields.get("is_active") is False and target.is_active
             keep = actor.login_id if acting_on_self else None
             user, link = await in_thread(self._apply, target, fields, new_hash, keep_login=keep)
         except _UserGoneError:
             raise _gone(acting_on_self=acting_on_self) from None
+        self._record_update(actor, user.id, fields, new_hash, requester, deactivated=deactivated)
         self._tell(old_email, user, new_hash, fields, link, requester, by_admin=not acting_on_self)
         return user
 
@@ -92,6 +97,7 @@ class Accounts(Service):
             await in_thread(self._apply, user, {}, new_hash, keep_login=actor.login_id)
         except _UserGoneError:
             raise _gone(acting_on_self=True) from None
+        self._record(EventKind.PASSWORD_CHANGED, actor=actor, user_id=user.id, requester=requester)
         self.mail.password_changed(to=user.email, requester=requester, by_admin=False)
 
     # The steps of a change
@@ -123,6 +129,42 @@ class Accounts(Service):
         new_password = fields.pop("password")
         self.require_strong(new_password, email=fields.get("email", target.email), field="password")
         return await self.hasher.hash(new_password)
+
+    def _record_update(
+        self,
+        actor: Principal,
+        user_id: int,
+        fields: dict[str, Any],
+        new_hash: str | None,
+        requester: Requester,
+        *,
+        deactivated: bool,
+    ) -> None:
+        """One event per kind of change: a deactivation and a new password
+        have their own; any other field present is user_updated."""
+        others = fields.keys() - {"is_active"} if deactivated else fields.keys()
+        changes = [
+            (bool(others), EventKind.USER_UPDATED),
+            (new_hash is not None, EventKind.PASSWORD_CHANGED),
+            (deactivated, EventKind.USER_DEACTIVATED),
+        ]
+        for happened, kind in changes:
+            if happened:
+                self._record(kind, actor=actor, user_id=user_id, requester=requester)
+
+    def _record(
+        self, kind: EventKind, *, actor: Principal, user_id: int, requester: Requester
+    ) -> None:
+        """An event of `user_id` done by `actor`. A superuser acting on someone
+        else is named as its actor, and its login is not the user's to see."""
+        by_other = actor.user.id != user_id
+        self.audit.record(
+            kind,
+            user_id=user_id,
+            login_id=None if by_other else actor.login_id,
+            actor_id=actor.user.id if by_other else None,
+            requester=requester,
+        )
 
     def _tell(
         self,

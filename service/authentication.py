@@ -8,8 +8,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from service import account_tokens
+from service.audit import EventKind, EventPage
 from service.emails import lookup_form
-from service.logins import IssuedTokens, Principal
+from service.logins import EndedLogin, IssuedTokens, Principal, RefreshReuseError
 from service.models import User
 from service.parts import Service
 from service.problems import DomainError, Problem
@@ -29,31 +30,54 @@ class Authentication(Service):
         """
         # As sign-up stored it, so the very string someone signed up with logs them in.
         email = lookup_form(email)
-        user, attempt = await in_thread(self._find_unless_throttled, email, requester)
+        user, attempt = await self._find_unless_throttled(email, requester)
         matches, new_hash = await self.hasher.verify(
             password, user.hashed_password if user else None
         )
         if user is None or not matches or not user.is_active:
             await in_thread(self.throttle.login_failed, attempt)
+            self._record_failure(user, requester)
             raise DomainError(Problem.INVALID_CREDENTIALS)
         if self.settings.require_verified_email and not user.is_verified:
             link = await in_thread(self._unverified, user, attempt, new_hash)
             if link is not None:
                 self.mail.verification(to=user.email, token=link, requester=requester)
+            self._record_failure(user, requester)
             raise DomainError(Problem.EMAIL_NOT_VERIFIED)
         tokens = await in_thread(self._succeeded, user, attempt, new_hash, requester)
         if tokens is None:
+            self._record_failure(user, requester)
             raise DomainError(Problem.INVALID_CREDENTIALS)
+        self._record(EventKind.LOGIN_SUCCEEDED, tokens, requester)
         return tokens
 
     async def refresh(self, *, refresh_token: str, requester: Requester) -> IssuedTokens:
-        return await in_thread(self._rotate, refresh_token, requester)
+        try:
+            tokens = await in_thread(self._rotate, refresh_token, requester)
+        except RefreshReuseError as error:
+            self._record(EventKind.REFRESH_REUSE_DETECTED, error.ended, requester)
+            raise
+        self._record(EventKind.REFRESHED, tokens, requester)
+        return tokens
 
-    async def log_out(self, *, refresh_token: str) -> None:
-        await in_thread(self.logins.revoke, refresh_token=refresh_token)
+    async def log_out(self, *, refresh_token: str, requester: Requester) -> None:
+        ended = await in_thread(self.logins.revoke, refresh_token=refresh_token)
+        # Only a login this ended: a token already signed out, or garbage, did nothing.
+        if ended is not None:
+            self._record(EventKind.LOGGED_OUT, ended, requester)
 
-    async def log_out_everywhere(self, *, user_id: int) -> None:
-        await in_thread(self._end_credentials, user_id)
+    async def log_out_everywhere(self, *, principal: Principal, requester: Requester) -> None:
+        await in_thread(self._end_credentials, principal.user.id)
+        self.audit.record(
+            EventKind.SIGNED_OUT_EVERYWHERE,
+            user_id=principal.user.id,
+            login_id=principal.login_id,
+            requester=requester,
+        )
+
+    async def events(self, *, user_id: int, before: int | None, limit: int) -> EventPage:
+        """The user's audit trail, newest first, with what it did last."""
+        return await in_thread(self._events, user_id, before, limit)
 
     async def principal(self, access_token: str | None) -> Principal:
         """Who the bearer token stands for, in one query."""
@@ -61,11 +85,31 @@ class Authentication(Service):
             raise DomainError(Problem.NOT_AUTHENTICATED)
         return await in_thread(self.logins.authenticate, access_token=access_token)
 
-    # On the threadpool
-
-    def _find_unless_throttled(
+    async def _find_unless_throttled(
         self, email: str, requester: Requester
     ) -> tuple[User | None, LoginAttempt]:
+        try:
+            return await in_thread(self._find, email, requester)
+        except DomainError as error:
+            if error.problem is Problem.RATE_LIMITED:
+                # Refused before the account is looked up: the event names none.
+                self.audit.record(EventKind.LOGIN_THROTTLED, requester=requester)
+            raise
+
+    def _record(
+        self, kind: EventKind, login: IssuedTokens | EndedLogin, requester: Requester
+    ) -> None:
+        self.audit.record(kind, user_id=login.user_id, login_id=login.login_id, requester=requester)
+
+    def _record_failure(self, user: User | None, requester: Requester) -> None:
+        # An unknown email is nobody's: the event names no account, and not the email.
+        self.audit.record(
+            EventKind.LOGIN_FAILED, user_id=user.id if user else None, requester=requester
+        )
+
+    # On the threadpool
+
+    def _find(self, email: str, requester: Requester) -> tuple[User | None, LoginAttempt]:
         # The guess is counted before the password is checked: guesses that
         # arrive together cannot all slip in while the hashes run.
         attempt = self.throttle.start_login(email, requester)
@@ -122,3 +166,8 @@ class Authentication(Service):
     def _end_credentials(self, user_id: int) -> None:
         with self.database.sessions() as db, db.begin():
             self.logins.end_credentials(db, user_id=user_id)
+
+    def _events(self, user_id: int, before: int | None, limit: int) -> EventPage:
+        # What is still queued first, so one's own last action shows.
+        self.audit.flush()
+        return self.audit.page(user_id, before=before, limit=limit)

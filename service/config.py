@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     access_token_expire_minutes: int = Field(15, ge=1)
     refresh_token_expire_days: int = Field(30, ge=1)
     session_max_lifetime_days: int = Field(90, ge=1)
+    # Audit events older than this are deleted by `python -m service prune`.
+    audit_retention_days: int = Field(90, ge=1)
     # A refresh token spent this recently may be presented again and get the
     # session's current pair instead of revoking it; 0 is strict reuse detection.
     refresh_reuse_grace_seconds: int = Field(10, ge=0, le=60)

@@ -69,6 +69,24 @@ class IssuedTokens:
     access_token: str
     refresh_token: str
     expires_in: int
+    # Whose login the pair belongs to, for the audit trail; never sent.
+    user_id: int
+    login_id: str
+
+
+@dataclass(frozen=True)
+class EndedLogin:
+    user_id: int
+    login_id: str
+
+
+class RefreshReuseError(DomainError):
+    """A spent refresh token was presented, and its login is revoked for it.
+    Told like any refused token; the services record it."""
+
+    def __init__(self, ended: EndedLogin) -> None:
+        super().__init__(Problem.TOKEN_INVALID)
+        self.ended = ended
 
 
 def _clip(text: str | None, length: int) -> str | None:
@@ -154,7 +172,7 @@ class LoginStore:
         with self.database.autocommit.begin() as connection:
             advanced = connection.execute(sql.ROTATE, rotation).one_or_none()
         if advanced is None:
-            advanced = self._within_grace_or_revoke(identity, now, oldest_login)
+            advanced = self._within_grace_or_revoke(claims, now, oldest_login)
         if advanced is None:
             raise token_rejected()
         return self._issue(
@@ -166,10 +184,12 @@ class LoginStore:
         )
 
     def _within_grace_or_revoke(
-        self, identity: dict[str, object], now: datetime, oldest_login: datetime
+        self, claims: RefreshClaims, now: datetime, oldest_login: datetime
     ) -> Row[Any] | None:
         """The login's current generation, if the token is the one spent last
-        within the grace window; otherwise a spent token revokes its login."""
+        within the grace window; otherwise a spent token revokes its login
+        (RefreshReuseError when this call did)."""
+        identity = {"sid": claims.login_id, "uid": claims.user_id, "gen": claims.generation}
         with self.database.engine.begin() as connection:
             if self.reuse_grace:
                 spent_after = now - self.reuse_grace
@@ -179,20 +199,24 @@ class LoginStore:
                 ).one_or_none()
                 if advanced is not None:
                     return advanced
-            connection.execute(sql.REVOKE_IF_REUSED, {**identity, "now": now})
+            revoked = connection.execute(sql.REVOKE_IF_REUSED, {**identity, "now": now}).rowcount
+        if revoked:
+            raise RefreshReuseError(EndedLogin(user_id=claims.user_id, login_id=claims.login_id))
         return None
 
-    def revoke(self, *, refresh_token: str) -> None:
-        """End the login of `refresh_token`, if it is one of ours; expired ones too."""
+    def revoke(self, *, refresh_token: str) -> EndedLogin | None:
+        """End the login of `refresh_token`, if it is one of ours; expired ones
+        too. The login this ended, if it was live."""
         try:
             claims = self.tokens.decode_refresh(refresh_token, verify_exp=False)
         except TokenError:
-            return
+            return None
         with self.database.autocommit.begin() as connection:
-            connection.execute(
+            ended = connection.execute(
                 sql.REVOKE,
                 {"sid": claims.login_id, "uid": claims.user_id, "now": utcnow()},
-            )
+            ).rowcount
+        return EndedLogin(user_id=claims.user_id, login_id=claims.login_id) if ended else None
 
     @staticmethod
     def end_credentials(db: Session, *, user_id: int, keep: str | None = None) -> None:
@@ -293,6 +317,8 @@ class LoginStore:
             access_token=access,
             refresh_token=refresh,
             expires_in=int(self.tokens.access_ttl.total_seconds()),
+            user_id=user_id,
+            login_id=login_id,
         )
 
 

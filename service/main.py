@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from service.account_mail import AccountMail
 from service.accounts import Accounts
+from service.audit import AuditTrail
 from service.authentication import Authentication
 from service.client_address import ClientAddress, ClientAddressMiddleware
 from service.config import Settings, load_settings
@@ -31,7 +32,7 @@ from service.outbox import Outbox, make_mailer
 from service.parts import Parts
 from service.ratelimit_headers import RateLimitHeadersMiddleware
 from service.recovery import Recovery
-from service.routes import auth, health, sessions, users
+from service.routes import auth, events, health, sessions, users
 from service.routes import recovery as recovery_routes
 from service.security import PasswordHasher, TokenCodec
 from service.throttling import make_throttle
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     database = Database(settings)
     hasher = PasswordHasher(rounds=settings.bcrypt_rounds, threads=settings.hash_threads)
     outbox = Outbox(make_mailer(settings))
+    audit = AuditTrail(database.engine)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -61,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hasher.shutdown()
         # Messages already handed over still go out (each within the SMTP timeout).
         outbox.shutdown(wait=True)
+        # Events still queued are written before the connections go.
+        audit.shutdown()
         database.dispose()
 
     app = FastAPI(
@@ -69,13 +73,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    _wire_services(app, settings, database, hasher, outbox)
+    _wire_services(app, settings, database, hasher, outbox, audit)
     install_error_handlers(app)
     _install_middleware(app, settings)
     app.include_router(auth.router)
     # Before users: /users/me/sessions must not be read as /users/{user_id}/sessions.
     app.include_router(sessions.router)
     app.include_router(users.router)
+    app.include_router(events.router)
     app.include_router(recovery_routes.router)
     app.include_router(health.router)
     install_openapi(app, settings)
@@ -83,7 +88,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _wire_services(
-    app: FastAPI, settings: Settings, database: Database, hasher: PasswordHasher, outbox: Outbox
+    app: FastAPI,
+    settings: Settings,
+    database: Database,
+    hasher: PasswordHasher,
+    outbox: Outbox,
+    audit: AuditTrail,
 ) -> None:
     """The services, built once from the same parts: each route takes the one it needs."""
     tokens = TokenCodec(
@@ -105,9 +115,11 @@ def _wire_services(
         logins=logins,
         throttle=throttle,
         mail=AccountMail(outbox=outbox, settings=settings),
+        audit=audit,
         settings=settings,
     )
     app.state.database = database
+    app.state.audit = audit
     app.state.throttle = throttle
     app.state.accounts = Accounts(parts)
     app.state.authentication = Authentication(parts)

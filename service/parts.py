@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from service.account_mail import AccountMail
+from service.audit import AuditTrail
 from service.config import Settings
 from service.database import Database
 from service.logins import LoginStore
@@ -18,6 +19,7 @@ class Parts:
     logins: LoginStore
     throttle: Throttle
     mail: AccountMail
+    audit: AuditTrail
     settings: Settings
 
 
@@ -32,6 +34,7 @@ class Service:
         self.logins = parts.logins
         self.throttle = parts.throttle
         self.mail = parts.mail
+        self.audit = parts.audit
         self.settings = parts.settings
 
     def require_strong(self, password: str, *, email: str, field: str) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from service import account_tokens
 from service.account_tokens import Purpose
+from service.audit import EventKind
 from service.models import USER_RECORD_COLUMNS, User, UserRecord
 from service.parts import Parts, Service
 from service.problems import DomainError, Problem
@@ -97,12 +98,15 @@ class Recovery(Service):
         # Judged before the (costly) hash, against the account's own address.
         self.require_strong(new_password, email=pending.email, field="new_password")
         new_hash = await self.hasher.hash(new_password)
-        email = await in_thread(self._apply_reset, token, new_hash, requester)
-        self.mail.password_was_reset(to=email, requester=requester)
+        redeemed = await in_thread(self._apply_reset, token, new_hash, requester)
+        self.audit.record(EventKind.PASSWORD_RESET, user_id=redeemed.user_id, requester=requester)
+        self.mail.password_was_reset(to=redeemed.email, requester=requester)
 
-    async def verify_email(self, *, token: str) -> UserRecord:
+    async def verify_email(self, *, token: str, requester: Requester) -> UserRecord:
         """Mark the token's address as verified, if it is still the account's."""
-        return await in_thread(self._verify_email, token)
+        user = await in_thread(self._verify_email, token)
+        self.audit.record(EventKind.EMAIL_VERIFIED, user_id=user.id, requester=requester)
+        return user
 
     def _verify_email(self, token: str) -> UserRecord:
         with self.database.sessions() as db:
@@ -114,7 +118,9 @@ class Recovery(Service):
         with self.database.sessions() as db:
             return account_tokens.peek(db, token=token, purpose=purpose)
 
-    def _apply_reset(self, token: str, new_hash: str, requester: Requester) -> str:
+    def _apply_reset(
+        self, token: str, new_hash: str, requester: Requester
+    ) -> account_tokens.Redeemed:
         """One transaction: spend the token, set the password, end every login;
         then the owner, who proved control of the mailbox, may log in at once."""
         with self.database.sessions() as db:
@@ -126,7 +132,7 @@ class Recovery(Service):
             account_tokens.discard(db, user_id=redeemed.user_id, purpose=Purpose.PASSWORD_RESET)
             db.commit()
         self.throttle.clear_login_failures(redeemed.email, requester.ip)
-        return redeemed.email
+        return redeemed
 
 
 def _redeem(

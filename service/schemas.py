@@ -17,6 +17,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from service.audit import EventKind, EventPage
 from service.config import serving_settings
 from service.emails import InvalidEmailError, normalize_email
 from service.models import EMAIL_MAX_LENGTH, FULL_NAME_MAX_LENGTH
@@ -222,6 +223,39 @@ class SessionPublic(BaseModel):
         examples=["198.51.100.7"], description="The client address, as the trusted proxies name it"
     )
     current: bool = Field(description="The session of the token that asked")
+
+
+class AuthEventPublic(BaseModel):
+    """One event of the audit trail, as its user (or a superuser) sees it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int = Field(description="Increases with time; pages are cut by it")
+    at: Timestamp
+    kind: EventKind
+    session_id: str | None = Field(
+        validation_alias="login_id", description="The login session the event concerns"
+    )
+    ip: str | None = Field(description="The client address, as resolved through trusted proxies")
+    device: str | None = Field(examples=["Firefox on Ubuntu"])
+    user_agent: str | None
+    actor_id: int | None = Field(
+        description="The superuser who acted, when it was not the user itself"
+    )
+
+
+class AuthEventsPage(BaseModel):
+    events: list[AuthEventPublic]
+    next_before: int | None = Field(
+        description="Pass as `before` for the next (older) page; null on the last one"
+    )
+
+    @classmethod
+    def of(cls, page: EventPage) -> "AuthEventsPage":
+        return cls(
+            events=[AuthEventPublic.model_validate(event) for event in page.events],
+            next_before=page.next_before,
+        )
 
 
 class TokenPair(BaseModel):

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from jose import jwt
 from sqlalchemy import Engine, func, select, update
 
-from service.models import Login, User
+from service.models import AuthEvent, Login, User
 
 STRONG_PASSWORD = "correct-horse-battery-9"
 OTHER_PASSWORD = "staple-orbit-lantern-42"
@@ -192,3 +192,21 @@ def set_user(engine: Engine, user_id: int, **values: Any) -> None:
 def stored_user(engine: Engine, email: str) -> Any:
     with engine.connect() as connection:
         return connection.execute(select(User).where(User.email == email)).first()
+
+
+def events_of(client: TestClient | httpx.Client, headers: dict[str, str], **params: Any) -> Any:
+    """The caller's audit trail, newest first: GET /users/me/events."""
+    response = client.get("/users/me/events", headers=headers, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()["events"]
+
+
+def kinds_of(client: TestClient | httpx.Client, headers: dict[str, str]) -> list[str]:
+    return [event["kind"] for event in events_of(client, headers)]
+
+
+def stored_events(client: TestClient, engine: Engine) -> list[Any]:
+    """Every row of auth_events, oldest first, once the app's trail has written what it holds."""
+    assert client.app.state.audit.flush()  # type: ignore[attr-defined]
+    with engine.connect() as connection:
+        return list(connection.execute(select(AuthEvent).order_by(AuthEvent.id)).all())

@@ -42,6 +42,7 @@ LAYERS: dict[str, int] = {
     "outbox": 2,
     "account_mail": 2,
     "schemas": 2,
+    "audit": 2,
     # 3. Services, wired once in create_app
     "accounts": 3,
     "authentication": 3,

@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 from service.deps import (
     AuthenticationDep,
-    CurrentUser,
+    CurrentPrincipal,
     RequesterDep,
     get_authentication,
     get_requester,
@@ -140,8 +140,10 @@ async def refresh(body: RefreshRequest, request: Request, response: Response) ->
     summary="End the login session of a refresh token",
     responses=error_responses(Problem.FIELD_REQUIRED, *WITH_BODY),
 )
-async def logout(body: RefreshRequest, authentication: AuthenticationDep) -> None:
-    await authentication.log_out(refresh_token=body.refresh_token)
+async def logout(
+    body: RefreshRequest, authentication: AuthenticationDep, requester: RequesterDep
+) -> None:
+    await authentication.log_out(refresh_token=body.refresh_token, requester=requester)
 
 
 @router.post(
@@ -150,5 +152,7 @@ async def logout(body: RefreshRequest, authentication: AuthenticationDep) -> Non
     summary="End every session of the signed-in user",
     responses=error_responses(*SIGNED_IN, *ALWAYS),
 )
-async def logout_all(user: CurrentUser, authentication: AuthenticationDep) -> None:
-    await authentication.log_out_everywhere(user_id=user.id)
+async def logout_all(
+    principal: CurrentPrincipal, authentication: AuthenticationDep, requester: RequesterDep
+) -> None:
+    await authentication.log_out_everywhere(principal=principal, requester=requester)

@@ -69,5 +69,8 @@ async def request_verification(
     response_model=UserPublic,
     responses=error_responses(Problem.ACCOUNT_TOKEN_INVALID, Problem.FIELD_REQUIRED, *WITH_BODY),
 )
-async def verify_email(body: EmailVerification, recovery: RecoveryDep) -> UserPublic:
-    return UserPublic.model_validate(await recovery.verify_email(token=body.token))
+async def verify_email(
+    body: EmailVerification, recovery: RecoveryDep, requester: RequesterDep
+) -> UserPublic:
+    user = await recovery.verify_email(token=body.token, requester=requester)
+    return UserPublic.model_validate(user)

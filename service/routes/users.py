@@ -84,8 +84,10 @@ async def update_me(
     summary="Delete the signed-in user",
     responses=error_responses(*SIGNED_IN, Problem.LAST_SUPERUSER, *ALWAYS),
 )
-async def delete_me(user: CurrentUser, accounts: AccountsDep) -> None:
-    await accounts.delete(user.id)
+async def delete_me(
+    principal: CurrentPrincipal, accounts: AccountsDep, requester: RequesterDep
+) -> None:
+    await accounts.delete(actor=principal, user_id=principal.user.id, requester=requester)
 
 
 @router.post(
@@ -172,5 +174,7 @@ for _method in ("PUT", "PATCH"):
         *SIGNED_IN, Problem.FORBIDDEN, Problem.NO_SUCH_USER, Problem.LAST_SUPERUSER, *ALWAYS
     ),
 )
-async def delete_user(user: TargetUser, accounts: AccountsDep) -> None:
-    await accounts.delete(user.id)
+async def delete_user(
+    user: TargetUser, principal: CurrentPrincipal, accounts: AccountsDep, requester: RequesterDep
+) -> None:
+    await accounts.delete(actor=principal, user_id=user.id, requester=requester)
