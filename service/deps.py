@@ -13,6 +13,7 @@ from fastapi.security import OAuth2PasswordBearer
 from service.accounts import Accounts
 from service.authentication import Authentication
 from service.database import Database
+from service.email_change import EmailChanges
 from service.logins import Principal
 from service.problems import DomainError, Problem
 from service.recovery import Recovery
@@ -36,6 +37,10 @@ async def get_recovery(request: Request) -> Recovery:
     return request.app.state.recovery
 
 
+async def get_email_changes(request: Request) -> EmailChanges:
+    return request.app.state.email_changes
+
+
 async def get_database(request: Request) -> Database:
     return request.app.state.database
 
@@ -55,6 +60,7 @@ async def get_requester(request: Request) -> Requester:
 AccountsDep = Annotated[Accounts, Depends(get_accounts)]
 AuthenticationDep = Annotated[Authentication, Depends(get_authentication)]
 RecoveryDep = Annotated[Recovery, Depends(get_recovery)]
+EmailChangesDep = Annotated[EmailChanges, Depends(get_email_changes)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 ThrottleDep = Annotated[Throttle, Depends(get_throttle)]
 RequesterDep = Annotated[Requester, Depends(get_requester)]

@@ -13,6 +13,7 @@ from service.authentication import Authentication
 from service.client_address import ClientAddress, ClientAddressMiddleware
 from service.config import Settings, load_settings
 from service.database import Database
+from service.email_change import EmailChanges
 from service.error_handlers import install_error_handlers
 from service.logging_setup import configure_logging
 from service.logins import LoginStore
@@ -107,6 +108,7 @@ def _wire_services(
     app.state.accounts = Accounts(parts)
     app.state.authentication = Authentication(parts)
     app.state.recovery = Recovery(parts)
+    app.state.email_changes = EmailChanges(parts)
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:

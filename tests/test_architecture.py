@@ -44,6 +44,7 @@ LAYERS: dict[str, int] = {
     "accounts": 3,
     "authentication": 3,
     "recovery": 3,
+    "email_change": 3,
     "parts": 3,
     # 4. HTTP, and the process
     "errors": 4,

@@ -328,7 +328,7 @@ def test_admin_password_reset_failing_half_way_keeps_the_old_password(
     assert login_response(lenient, other_user.email, OTHER_PASSWORD).status_code == 200
 
 
-def test_email_change_failing_at_commit_keeps_the_old_email(
+def test_email_change_request_failing_at_commit_keeps_the_old_email_and_nothing_pending(
     app: FastAPI, lenient: TestClient, user: Account, db_engine: Engine
 ) -> None:
     with commits_failing(app):
@@ -340,4 +340,5 @@ def test_email_change_failing_at_commit_keeps_the_old_email(
 
     assert response.status_code == 500
     assert user_row(db_engine, user.id).email == "ada@example.com"
+    assert user_row(db_engine, user.id).pending_email is None
     assert login_response(lenient, "ada.new@example.com", STRONG_PASSWORD).status_code == 401
