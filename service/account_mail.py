@@ -1,5 +1,6 @@
-"""What the service writes to its users: recovery and verification links,
-and notices of changes to an account. Delivery is service/outbox.py's."""
+"""What the service writes to its users: recovery, verification and email
+change links, and notices of changes to an account. Delivery is
+service/outbox.py's."""
 
 import unicodedata
 
@@ -65,6 +66,38 @@ class AccountMail:
             purpose="email verification",
         )
 
+    def email_change(self, *, old: str, new: str, token: str, requester: Requester) -> None:
+        """The link that moves the account at `old` to `new`, mailed to `new`."""
+        link = self.settings.app_link(self.settings.email_change_url, token)
+        hours = self.settings.verify_token_expire_minutes / 60
+        self._post(
+            new,
+            "Confirm your new email address",
+            f"Someone signed in to the account {old} asked to change its email address\n"
+            f"to {new}, {describe(requester)}.\n\n"
+            f"To confirm that this address is yours and make the change, open this link "
+            f"within {hours:g} hours:\n\n{link}\n\n"
+            "The link works once. Until it is opened, the account keeps its current address.\n"
+            "If you did not ask for this, ignore this message: nothing changes.",
+            purpose="email change confirmation",
+        )
+
+    def email_change_requested(self, *, old: str, new: str, requester: Requester) -> None:
+        """The notice to the account's address that a move away from it was asked."""
+        if not self.settings.notify_email_change:
+            return
+        self._post(
+            old,
+            "A change of your account's email address was asked",
+            f"Someone signed in to the account {old} asked to change its email address\n"
+            f"to {new}, {describe(requester)}.\n\n"
+            f"Nothing changes until the link sent to {new} is opened; until then this\n"
+            "address keeps working.\n\n"
+            "If this was not you, change your password at once and sign out everywhere: "
+            "someone else knows it. Changing the password also cancels the change.",
+            purpose="email change request notice",
+        )
+
     def password_changed(self, *, to: str, requester: Requester, by_admin: bool) -> None:
         if not self.settings.notify_password_change:
             return
@@ -91,7 +124,12 @@ class AccountMail:
     def email_changed(self, *, old: str, new: str, requester: Requester, by_admin: bool) -> None:
         if not self.settings.notify_email_change:
             return
-        who = "an administrator" if by_admin else "someone signed in to it"
+        # An owner's own change happens only once the new address confirms it.
+        who = (
+            "an administrator"
+            if by_admin
+            else "someone signed in to it, confirmed with the link sent to the new address"
+        )
         self._post(
             old,
             "Your account's email address was changed",

@@ -1,10 +1,13 @@
-"""Single-use tokens sent by mail: password resets and email verifications.
+"""Single-use tokens sent by mail: password resets, email verifications and
+email changes.
 
 The only module that reads or writes `account_tokens`. A token is 32 random
 bytes; the table keeps its SHA-256 digest, never the token, so a copy of the
 database redeems nothing. Each row is bound to its user and purpose, and to
 the email address and credential version the user had when it was issued:
-a password change, a deactivation or an address change ends it.
+a password change, a deactivation or an address change ends it. An email
+change token also names the address it confirms (`new_email`): it was mailed
+there.
 """
 
 import hashlib
@@ -29,6 +32,7 @@ TOKEN_MAX_LENGTH = 128
 class Purpose(StrEnum):
     PASSWORD_RESET = "password_reset"
     VERIFY_EMAIL = "verify_email"
+    EMAIL_CHANGE = "email_change"
 
 
 @dataclass(frozen=True)
@@ -36,19 +40,36 @@ class Redeemed:
     user_id: int
     email: str
     credential_version: int
+    # The address an email change token confirms; None for the other purposes.
+    new_email: str | None = None
+
+
+_REDEEMED_COLUMNS = (
+    _TOKENS.c.user_id,
+    _TOKENS.c.email,
+    _TOKENS.c.credential_version,
+    _TOKENS.c.new_email,
+)
 
 
 def _redeemed(row: Any) -> Redeemed | None:
     if row is None:
         return None
-    return Redeemed(user_id=row.user_id, email=row.email, credential_version=row.credential_version)
+    return Redeemed(
+        user_id=row.user_id,
+        email=row.email,
+        credential_version=row.credential_version,
+        new_email=row.new_email,
+    )
 
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue(db: Session, *, user: User, purpose: Purpose, ttl: timedelta) -> str:
+def issue(
+    db: Session, *, user: User, purpose: Purpose, ttl: timedelta, new_email: str | None = None
+) -> str:
     """A new token for `user`, in the caller's transaction; the caller commits."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
@@ -61,6 +82,7 @@ def issue(db: Session, *, user: User, purpose: Purpose, ttl: timedelta) -> str:
             credential_version=user.credential_version,
             created_at=now,
             expires_at=now + ttl,
+            new_email=new_email,
         )
     )
     return token
@@ -70,6 +92,16 @@ def issue_verification(db: Session, *, user: User, settings: Settings) -> str:
     """The one way a verification link is made: for the user's current address."""
     ttl = timedelta(minutes=settings.verify_token_expire_minutes)
     return issue(db, user=user, purpose=Purpose.VERIFY_EMAIL, ttl=ttl)
+
+
+def issue_email_change(db: Session, *, user: User, new_email: str, settings: Settings) -> str:
+    """The one way an email change link is made: for `new_email`, bound to the
+    user's current address and credentials. Earlier change links of the user
+    are discarded, so an older link cannot confirm a later request's address.
+    It proves a mailbox as a verification link does, and lives as long."""
+    discard(db, user_id=user.id, purpose=Purpose.EMAIL_CHANGE)
+    ttl = timedelta(minutes=settings.verify_token_expire_minutes)
+    return issue(db, user=user, purpose=Purpose.EMAIL_CHANGE, ttl=ttl, new_email=new_email)
 
 
 def _bound_to_its_user() -> object:
@@ -95,7 +127,7 @@ def peek(db: Session, *, token: str, purpose: Purpose) -> Redeemed | None:
     if len(token) > TOKEN_MAX_LENGTH:
         return None
     row = db.execute(
-        select(_TOKENS.c.user_id, _TOKENS.c.email, _TOKENS.c.credential_version)
+        select(*_REDEEMED_COLUMNS)
         .join(_USERS, _bound_to_its_user())
         .where(*_usable(token, purpose))
     ).one_or_none()
@@ -112,9 +144,7 @@ def spend(db: Session, *, token: str, purpose: Purpose) -> Redeemed | None:
     if len(token) > TOKEN_MAX_LENGTH:
         return None
     row = db.execute(
-        delete(_TOKENS)
-        .where(*_usable(token, purpose))
-        .returning(_TOKENS.c.user_id, _TOKENS.c.email, _TOKENS.c.credential_version)
+        delete(_TOKENS).where(*_usable(token, purpose)).returning(*_REDEEMED_COLUMNS)
     ).one_or_none()
     return _redeemed(row)
 

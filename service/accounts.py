@@ -1,8 +1,10 @@
 """Account rules between the routes and the database: sign up, read, change,
 delete. Each method is a coroutine that takes its own blocking work off the
 event loop: hashing on the hasher's threads, database work on the threadpool.
+A new address of one's own waits for its mailbox (email_change.py).
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -10,8 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from service import account_tokens, superusers
+from service import account_tokens, email_change, superusers
 from service.audit import EventKind
+from service.email_change import Asked
 from service.logins import Principal, token_rejected
 from service.models import MAX_ID, User
 from service.parts import Service
@@ -32,6 +35,14 @@ class _UserGoneError(Exception):
 def _gone(*, acting_on_self: bool) -> DomainError:
     # To its owner, the answer its next request gets: the token's user is gone.
     return token_rejected() if acting_on_self else DomainError(Problem.NO_SUCH_USER)
+
+
+@dataclass(frozen=True)
+class _Links:
+    """What a change's transaction made to be mailed."""
+
+    verification: str | None = None
+    email_change: Asked | None = None
 
 
 class Accounts(Service):
@@ -62,7 +73,9 @@ class Accounts(Service):
         self, *, actor: Principal, target_id: int, changes: UserUpdate, requester: Requester
     ) -> User:
         """Apply the fields present in `changes`, under the contract's rules, and
-        tell the account's (previous) address of a new password or address."""
+        tell the account's (previous) address of a new password or address.
+        A new address of one's own is only asked for: it waits for the link
+        mailed to it. A superuser sets another user's address at once."""
         fields = changes.model_dump(exclude_unset=True, exclude={"current_password"})
         if not actor.user.is_superuser:
             for name in _SUPERUSER_FIELDS:
@@ -71,19 +84,23 @@ class Accounts(Service):
         acting_on_self = actor.user.id == target_id
         try:
             target = await self._load(target_id, as_of=actor if acting_on_self else None)
-            if fields.get("email") == target.email:
-                del fields["email"]
+            _same_email_calls_off(fields, target)
             if acting_on_self and _REAUTH_FIELDS & fields.keys():
                 await self._check_current_password(target, changes.current_password)
             new_hash = await self._new_hash(fields, target)
+            asked = fields.pop("email", None) if acting_on_self else None
+            if asked is not None:
+                await in_thread(self.throttle.spend_email_change, target.id, requester)
             old_email = target.email
             deactivated = fields.get("is_active") is False and target.is_active
             keep = actor.login_id if acting_on_self else None
-            user, link = await in_thread(self._apply, target, fields, new_hash, keep_login=keep)
+            user, links = await in_thread(
+                self._apply, target, fields, new_hash, keep_login=keep, asked_email=asked
+            )
         except _UserGoneError:
             raise _gone(acting_on_self=acting_on_self) from None
         self._record_update(actor, user.id, fields, new_hash, requester, deactivated=deactivated)
-        self._tell(old_email, user, new_hash, fields, link, requester, by_admin=not acting_on_self)
+        self._tell(old_email, user, new_hash, fields, links, requester, by_admin=not acting_on_self)
         return user
 
     async def change_password(
@@ -172,7 +189,7 @@ class Accounts(Service):
         user: User,
         new_hash: str | None,
         fields: dict[str, Any],
-        link: str | None,
+        links: _Links,
         requester: Requester,
         *,
         by_admin: bool,
@@ -183,8 +200,19 @@ class Accounts(Service):
             self.mail.email_changed(
                 old=old_email, new=user.email, requester=requester, by_admin=by_admin
             )
-        if link is not None:
-            self.mail.verification(to=user.email, token=link, requester=requester)
+        if links.verification is not None:
+            self.mail.verification(to=user.email, token=links.verification, requester=requester)
+        asked = links.email_change
+        if asked is not None:
+            self.audit.record(
+                EventKind.EMAIL_CHANGE_REQUESTED, user_id=user.id, requester=requester
+            )
+            self.mail.email_change(
+                old=user.email, new=asked.new_email, token=asked.token, requester=requester
+            )
+            self.mail.email_change_requested(
+                old=user.email, new=asked.new_email, requester=requester
+            )
 
     # On the threadpool
 
@@ -228,13 +256,20 @@ class Accounts(Service):
         new_hash: str | None,
         *,
         keep_login: str | None,
-    ) -> tuple[User, str | None]:
-        """One transaction: the new values, the logins they end, and for a new
-        address, when required, a verification link."""
+        asked_email: str | None = None,
+    ) -> tuple[User, _Links]:
+        """One transaction: the new values, the logins they end, for a new
+        address, when required, a verification link, and for an address asked
+        for, the link that confirms it (after the rest: bound to the
+        credentials this change leaves)."""
         try:
             with self.database.sessions() as db, db.begin():
                 db.add(user)
-                return user, self._change(db, user, fields, new_hash, keep_login=keep_login)
+                verification = self._change(db, user, fields, new_hash, keep_login=keep_login)
+                asked = None
+                if asked_email is not None:
+                    asked = email_change.ask(db, user, asked_email, settings=self.settings)
+                return user, _Links(verification=verification, email_change=asked)
         except StaleDataError:
             # The row was deleted under this change: the UPDATE matched nothing.
             raise _UserGoneError from None
@@ -256,9 +291,13 @@ class Accounts(Service):
         deactivating = fields.get("is_active") is False and user.is_active
         for name, value in fields.items():
             setattr(user, name, value)
+        if "pending_email" in fields:
+            email_change.call_off(db, user_id=user.id)
         if "email" in fields:
-            # A new address is unproven, and links sent to the old one must die.
+            # A new address is unproven, links sent to the old one must die,
+            # and so must a change its owner asked for: this one overrides it.
             user.is_verified = False
+            user.pending_email = None
             account_tokens.discard(db, user_id=user.id)
         if new_hash is not None or deactivating:
             self.logins.end_credentials(
@@ -272,3 +311,14 @@ class Accounts(Service):
             # transaction: after it, the row may already be deleted.
             db.refresh(user)
         return self._verification_link_if_required(db, user) if "email" in fields else None
+
+
+def _same_email_calls_off(fields: dict[str, Any], target: User) -> None:
+    """Asking for the address the account has changes nothing, and calls off
+    a pending change: the way to take back a request made by mistake. It
+    needs no password, since it only undoes."""
+    if fields.get("email") != target.email:
+        return
+    del fields["email"]
+    if target.pending_email is not None:
+        fields["pending_email"] = None

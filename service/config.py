@@ -56,7 +56,8 @@ class Settings(BaseSettings):
     verify_limit_per_account: str = "5/hour"
     # An IPv6 /48 (one site) may make this many times a per-address limit, over its /64s.
     ipv6_network_factor: int = Field(10, ge=1)
-    # Account recovery and email verification (service/recovery.py).
+    # Account recovery and email verification (service/recovery.py); email
+    # change links (service/email_change.py) live as long as verification links.
     require_verified_email: bool = False
     reset_token_expire_minutes: int = Field(30, ge=1)
     verify_token_expire_minutes: int = Field(24 * 60, ge=1)
@@ -65,6 +66,7 @@ class Settings(BaseSettings):
     public_app_url: str = "http://localhost:3000"
     password_reset_url: str = "{PUBLIC_APP_URL}/reset-password?token={token}"
     verify_email_url: str = "{PUBLIC_APP_URL}/verify-email?token={token}"
+    email_change_url: str = "{PUBLIC_APP_URL}/confirm-email?token={token}"
     # Mail (service/outbox.py): SMTP when SMTP_URL is set; otherwise the log in
     # development and test, and nothing in production.
     # Security notices by mail (account_mail.py), each kind switched off by its own setting.
@@ -143,7 +145,7 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
-    @field_validator("password_reset_url", "verify_email_url")
+    @field_validator("password_reset_url", "verify_email_url", "email_change_url")
     @classmethod
     def _link_carries_the_token(cls, template: str) -> str:
         if "{token}" not in template:

@@ -13,6 +13,7 @@ from fastapi.security import OAuth2PasswordBearer
 from service.accounts import Accounts
 from service.authentication import Authentication
 from service.database import Database
+from service.email_change import EmailChanges
 from service.login_sessions import LoginSessions
 from service.logins import Principal
 from service.problems import DomainError, Problem
@@ -42,6 +43,10 @@ async def get_login_sessions(request: Request) -> LoginSessions:
     return request.app.state.login_sessions
 
 
+async def get_email_changes(request: Request) -> EmailChanges:
+    return request.app.state.email_changes
+
+
 async def get_database(request: Request) -> Database:
     return request.app.state.database
 
@@ -64,6 +69,7 @@ AccountsDep = Annotated[Accounts, Depends(get_accounts)]
 AuthenticationDep = Annotated[Authentication, Depends(get_authentication)]
 RecoveryDep = Annotated[Recovery, Depends(get_recovery)]
 LoginSessionsDep = Annotated[LoginSessions, Depends(get_login_sessions)]
+EmailChangesDep = Annotated[EmailChanges, Depends(get_email_changes)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 ThrottleDep = Annotated[Throttle, Depends(get_throttle)]
 RequesterDep = Annotated[Requester, Depends(get_requester)]

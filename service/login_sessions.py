@@ -5,6 +5,7 @@ and its access tokens too at their next use (the one-query check of
 LoginStore.authenticate reads the login's revocation).
 """
 
+from service.audit import EventKind
 from service.logins import LiveLogin, Principal
 from service.parts import Service
 from service.problems import DomainError, Problem
@@ -31,6 +32,7 @@ class LoginSessions(Service):
             device = await in_thread(self.logins.end, user_id=user_id, login_id=session_id)
         if device is None:
             raise DomainError(Problem.NO_SUCH_SESSION)
+        self._record_ended(actor, user_id, session_id, requester)
         if actor.user.id != user_id:
             self.mail.session_ended(to=email, device=device, requester=requester)
 
@@ -40,5 +42,20 @@ class LoginSessions(Service):
         """End every session of the user but the caller's own."""
         keep = actor.login_id if actor.user.id == user_id else None
         ended = await in_thread(self.logins.end_all_but, user_id=user_id, keep=keep)
+        if ended:
+            self._record_ended(actor, user_id, None, requester)
         if ended and actor.user.id != user_id:
             self.mail.session_ended(to=email, device=None, requester=requester)
+
+    def _record_ended(
+        self, actor: Principal, user_id: int, session_id: str | None, requester: Requester
+    ) -> None:
+        # `session_id` None: every session but the caller's. A superuser's own
+        # session id is not the user's to see, so only the actor is named.
+        self.audit.record(
+            EventKind.SESSION_ENDED,
+            user_id=user_id,
+            login_id=session_id,
+            actor_id=None if actor.user.id == user_id else actor.user.id,
+            requester=requester,
+        )

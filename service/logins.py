@@ -224,11 +224,14 @@ class LoginStore:
         credential version moves on (so every access token fails) and every
         login but `keep` is revoked; `keep` moves to the new version. In the
         caller's transaction. The one way a password change, a reset, a
-        deactivation or a sign-out everywhere ends credentials."""
+        deactivation or a sign-out everywhere ends credentials.
+
+        A pending email change ends too: its link was bound to the old
+        credentials, and whoever held them may be the one who asked."""
         db.execute(
             update(_USERS)
             .where(_USERS.c.id == user_id)
-            .values(credential_version=_USERS.c.credential_version + 1)
+            .values(credential_version=_USERS.c.credential_version + 1, pending_email=None)
         )
         # Pending ORM changes first: they may be the reason for this.
         db.flush()

@@ -15,6 +15,7 @@ from service.client_address import ClientAddress, ClientAddressMiddleware
 from service.config import Settings, load_settings
 from service.database import Database
 from service.devices import warm_up as warm_up_device_names
+from service.email_change import EmailChanges
 from service.error_handlers import install_error_handlers
 from service.logging_setup import configure_logging
 from service.login_sessions import LoginSessions
@@ -127,6 +128,7 @@ def _wire_services(
     app.state.login_sessions = LoginSessions(parts)
     # uap-core's rules load on first use, which takes a good part of a second.
     warm_up_device_names()
+    app.state.email_changes = EmailChanges(parts)
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:

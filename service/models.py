@@ -121,7 +121,8 @@ class Login(Base):
 
 
 class AccountToken(Base):
-    """A single-use token sent by mail: a password reset or an email verification.
+    """A single-use token sent by mail: a password reset, an email verification
+    or an email change.
 
     Only the token's SHA-256 digest is stored, so a copy of the database gives
     nobody a working token. A token is bound to its user and purpose, and to
@@ -189,6 +190,7 @@ class UserRecord:
     is_active: bool
     is_superuser: bool
     is_verified: bool
+    pending_email: str | None
     created_at: datetime
     updated_at: datetime
 

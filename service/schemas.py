@@ -190,6 +190,10 @@ class EmailVerification(RequestModel):
     token: AccountTokenText
 
 
+class EmailChangeConfirmation(RequestModel):
+    token: AccountTokenText
+
+
 class Accepted(BaseModel):
     """A 202: the request is taken; what follows happens by mail."""
 
@@ -205,6 +209,10 @@ class UserPublic(BaseModel):
     is_active: bool
     is_superuser: bool
     is_verified: bool = Field(description="The owner has shown the address is theirs")
+    pending_email: str | None = Field(
+        description="An address asked for and not yet confirmed from its mailbox",
+        examples=[None],
+    )
     created_at: Timestamp
     updated_at: Timestamp
 

@@ -165,6 +165,13 @@ class Throttle:
         """Like `spend_verify`, for messages the service sends unasked: no 429, just no mail."""
         return self.limiter.hit(self.verify_per_account, "verify-account", str(user_id))
 
+    def spend_email_change(self, user_id: int, requester: Requester) -> None:
+        # A link that proves a mailbox, like verification's and under its limit,
+        # but counted apart: it goes to an address of the user's choosing, not
+        # to its own, and neither kind should use up the other's.
+        slot = Slot(self.verify_per_account, ("email-change-account", str(user_id)), "email-change")
+        self._take([slot], requester.quotas)
+
     @property
     def store_name(self) -> str:
         """Where the counters are, as the health answer names it."""
@@ -255,6 +262,9 @@ class NoThrottle(Throttle):
 
     def may_send_verification(self, user_id: int) -> bool:
         return True
+
+    def spend_email_change(self, user_id: int, requester: Requester) -> None:
+        return None
 
     @property
     def store_name(self) -> str:

@@ -314,6 +314,8 @@ VERIFY_SUBJECT = "Confirm your email address"
 RESET_NOTICE_SUBJECT = "Your password was reset"
 PASSWORD_CHANGED_SUBJECT = "Your password was changed"
 EMAIL_CHANGED_SUBJECT = "Your account's email address was changed"
+EMAIL_CHANGE_SUBJECT = "Confirm your new email address"
+EMAIL_CHANGE_ASKED_SUBJECT = "A change of your account's email address was asked"
 
 
 def forgot(client: TestClient, email: str, **headers: str) -> httpx.Response:
@@ -347,6 +349,38 @@ def mailed_verification_token(client: TestClient, inbox: Inbox, account: Account
     response = request_verification(client, account.access_token)
     assert response.status_code == 202, response.text
     return token_in(inbox.wait_for_message(to=email, subject=VERIFY_SUBJECT, nth=seen + 1))
+
+
+def ask_email_change(client: TestClient, account: Account, new_email: str) -> httpx.Response:
+    return client.patch(
+        "/users/me",
+        headers=account.headers,
+        json={"email": new_email, "current_password": account.password},
+    )
+
+
+def confirm_email(client: TestClient, token: str) -> httpx.Response:
+    return client.post("/email/confirm", json={"token": token})
+
+
+def mailed_email_change_token(
+    client: TestClient, inbox: Inbox, account: Account, new_email: str
+) -> str:
+    """Ask to move `account` to `new_email`; the token of the link that arrives there."""
+    seen = len(inbox.matching(to=new_email, subject=EMAIL_CHANGE_SUBJECT))
+    response = ask_email_change(client, account, new_email)
+    assert response.status_code == 200, response.text
+    message = inbox.wait_for_message(to=new_email, subject=EMAIL_CHANGE_SUBJECT, nth=seen + 1)
+    return token_in(message)
+
+
+def change_email_confirmed(
+    client: TestClient, inbox: Inbox, account: Account, new_email: str
+) -> None:
+    """Move `account` to `new_email` the whole way: ask, then follow the link mailed there."""
+    token = mailed_email_change_token(client, inbox, account, new_email)
+    response = confirm_email(client, token)
+    assert response.status_code == 200, response.text
 
 
 # The tokens in the database

@@ -48,6 +48,7 @@ LAYERS: dict[str, int] = {
     "authentication": 3,
     "recovery": 3,
     "login_sessions": 3,
+    "email_change": 3,
     "parts": 3,
     # 4. HTTP, and the process
     "errors": 4,

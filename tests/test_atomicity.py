@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.account_mail import AccountMail
 from service.logins import LoginStore
 from service.models import Login, User
 from tests.helpers import (
@@ -328,7 +329,7 @@ def test_admin_password_reset_failing_half_way_keeps_the_old_password(
     assert login_response(lenient, other_user.email, OTHER_PASSWORD).status_code == 200
 
 
-def test_email_change_failing_at_commit_keeps_the_old_email(
+def test_email_change_request_failing_at_commit_keeps_the_old_email_and_nothing_pending(
     app: FastAPI, lenient: TestClient, user: Account, db_engine: Engine
 ) -> None:
     with commits_failing(app):
@@ -340,4 +341,32 @@ def test_email_change_failing_at_commit_keeps_the_old_email(
 
     assert response.status_code == 500
     assert user_row(db_engine, user.id).email == "ada@example.com"
+    assert user_row(db_engine, user.id).pending_email is None
     assert login_response(lenient, "ada.new@example.com", STRONG_PASSWORD).status_code == 401
+
+
+def test_email_confirmation_failing_at_commit_changes_nothing_and_leaves_the_link(
+    app: FastAPI,
+    lenient: TestClient,
+    user: Account,
+    db_engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    links: list[str] = []
+    monkeypatch.setattr(
+        AccountMail, "email_change", lambda _mail, **message: links.append(message["token"])
+    )
+    asked = lenient.patch(
+        "/users/me",
+        json={"email": "ada.new@example.com", "current_password": STRONG_PASSWORD},
+        headers=auth_headers(user.access_token),
+    )
+    assert asked.status_code == 200, asked.text
+
+    with commits_failing(app):
+        response = lenient.post("/email/confirm", json={"token": links[0]})
+
+    assert response.status_code == 500
+    assert user_row(db_engine, user.id).email == "ada@example.com"
+    assert user_row(db_engine, user.id).pending_email == "ada.new@example.com"
+    assert lenient.post("/email/confirm", json={"token": links[0]}).status_code == 200

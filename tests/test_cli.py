@@ -18,6 +18,7 @@ from tests.helpers import (
     count_users,
     login,
     login_response,
+    set_user,
     signup,
     stored_user,
 )
@@ -234,12 +235,8 @@ def test_prune_deletes_mailed_tokens_of_an_address_changed_since(
     client: TestClient, user: Account, database_url: str, db_engine: Engine
 ) -> None:
     assert client.post("/users/me/verify", headers=user.headers).status_code == 202
-    changed = client.patch(
-        "/users/me",
-        headers=user.headers,
-        json={"email": "ada.new@example.com", "current_password": user.password},
-    )
-    assert changed.status_code == 200, changed.text
+    # Behind the service's back: its own address changes discard the tokens at once.
+    set_user(db_engine, user.id, email="ada.new@example.com")
 
     run_prune(database_url)
 

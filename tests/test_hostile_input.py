@@ -271,6 +271,14 @@ JSON_ROUTES: list[tuple[str, str, str, str | None, dict[str, Any], dict[str, dic
         {"token": values_for("token", nullable=False, may_be_empty=False, full=False)},
     ),
     (
+        "confirm-email",
+        "POST",
+        "/email/confirm",
+        None,
+        {"token": "{email_change}"},
+        {"token": values_for("token", nullable=False, may_be_empty=False, full=False)},
+    ),
+    (
         "logout",
         "POST",
         "/logout",
@@ -685,6 +693,7 @@ def fill(value: Any, world: World) -> Any:
         "{victim}": str(world.ids[VICTIM]),
         "{reset}": world.mailed[Purpose.PASSWORD_RESET],
         "{verify}": world.mailed[Purpose.VERIFY_EMAIL],
+        "{email_change}": world.mailed[Purpose.EMAIL_CHANGE],
     }
     if isinstance(value, str):
         for marker, replacement in replacements.items():

@@ -42,6 +42,7 @@ from tests.mailserver import (
     MailServer,
     StalledHandler,
     body_of,
+    change_email_confirmed,
     forgot,
     request_verification,
     server_tls_context,
@@ -232,7 +233,7 @@ def test_settings_refuse_an_smtp_url_of_another_scheme(
         make_settings(smtp_url="http://mail.example.com")
 
 
-@pytest.mark.parametrize("setting", ["password_reset_url", "verify_email_url"])
+@pytest.mark.parametrize("setting", ["password_reset_url", "verify_email_url", "email_change_url"])
 def test_settings_refuse_a_link_template_without_token(
     make_settings: Callable[..., Settings], setting: str
 ) -> None:
@@ -686,20 +687,16 @@ def test_a_refused_password_change_mails_nothing(mail_client: TestClient, inbox:
     assert inbox.messages == []
 
 
-def test_changing_ones_email_notifies_the_old_address_naming_the_new(
+def test_confirming_ones_new_email_notifies_the_old_address_naming_the_new(
     mail_client: TestClient, inbox: Inbox
 ) -> None:
     account = register(mail_client, email="ada@example.com")
 
-    response = mail_client.patch(
-        "/users/me",
-        headers=account.headers,
-        json={"email": "ada@lovelace.example", "current_password": STRONG_PASSWORD},
-    )
+    change_email_confirmed(mail_client, inbox, account, "ada@lovelace.example")
 
-    assert response.status_code == 200, response.text
     notice = inbox.wait_for_message(to="ada@example.com", subject=EMAIL_CHANGED_SUBJECT)
     assert "was changed to ada@lovelace.example by someone signed in to it" in body_of(notice)
+    assert "confirmed with the link sent to the new address" in body_of(notice)
 
 
 @pytest.mark.parametrize("method", ["PATCH", "PUT"])

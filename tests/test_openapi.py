@@ -220,6 +220,10 @@ THROTTLED = [
     ("post", "/users"),
     ("post", "/password/forgot"),
     ("post", "/users/me/verify"),
+    # Throttled when they ask for a new address (the email-change policy).
+    ("patch", "/users/me"),
+    ("put", "/users/{user_id}"),
+    ("patch", "/users/{user_id}"),
 ]
 RATELIMIT_HEADERS = {"RateLimit-Policy", "RateLimit"}
 

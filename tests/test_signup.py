@@ -24,6 +24,7 @@ USER_FIELDS = {
     "is_active",
     "is_superuser",
     "is_verified",
+    "pending_email",
     "created_at",
     "updated_at",
 }

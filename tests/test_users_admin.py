@@ -65,6 +65,7 @@ def test_list_users_entries_are_user_objects_without_hashes(
         "is_active",
         "is_superuser",
         "is_verified",
+        "pending_email",
         "created_at",
         "updated_at",
     }

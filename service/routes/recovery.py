@@ -1,11 +1,19 @@
-"""Account recovery by email, and proving an address is one's own."""
+"""Account recovery by email, proving an address is one's own, and
+confirming a new one."""
 
 from fastapi import APIRouter, BackgroundTasks, status
 
-from service.deps import CurrentUser, RecoveryDep, RequesterDep
+from service.deps import CurrentUser, EmailChangesDep, RecoveryDep, RequesterDep
 from service.openapi import ALWAYS, SIGNED_IN, WITH_BODY, Documented, error_responses
 from service.problems import Problem
-from service.schemas import Accepted, EmailVerification, ForgotPassword, PasswordReset, UserPublic
+from service.schemas import (
+    Accepted,
+    EmailChangeConfirmation,
+    EmailVerification,
+    ForgotPassword,
+    PasswordReset,
+    UserPublic,
+)
 
 router = APIRouter(tags=["recovery"])
 
@@ -73,4 +81,25 @@ async def verify_email(
     body: EmailVerification, recovery: RecoveryDep, requester: RequesterDep
 ) -> UserPublic:
     user = await recovery.verify_email(token=body.token, requester=requester)
+    return UserPublic.model_validate(user)
+
+
+@router.post(
+    "/email/confirm",
+    summary="Confirm a new email address with the token of the link mailed to it; "
+    "the account moves to it",
+    response_model=UserPublic,
+    responses=error_responses(
+        Problem.ACCOUNT_TOKEN_INVALID,
+        # The address was free when asked for, but reserved nothing.
+        Documented(Problem.EMAIL_TAKEN, "token"),
+        Problem.FIELD_REQUIRED,
+        *WITH_BODY,
+    ),
+)
+async def confirm_email_change(
+    body: EmailChangeConfirmation, email_changes: EmailChangesDep, requester: RequesterDep
+) -> UserPublic:
+    # Public like /verify: the link may be opened on a device that is not signed in.
+    user = await email_changes.confirm(token=body.token, requester=requester)
     return UserPublic.model_validate(user)

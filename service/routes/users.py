@@ -26,6 +26,8 @@ _UPDATE_ERRORS = (
     Problem.FIELD_REQUIRED,
     Problem.INVALID_EMAIL,
     Problem.WEAK_PASSWORD,
+    # Asking for a new address of one's own mails a link: at most so many an hour.
+    Problem.RATE_LIMITED,
     *WITH_BODY,
 )
 
@@ -64,7 +66,7 @@ async def read_me(user: CurrentUser) -> UserPublic:
 
 @router.patch(
     "/me",
-    summary="Change the signed-in user's name or email",
+    summary="Change the signed-in user's name, or ask for a new email (confirmed by mail)",
     response_model=UserPublic,
     responses=error_responses(*_UPDATE_ERRORS),
 )
