@@ -25,6 +25,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Engine, delete, insert, literal, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from service.devices import device_name
@@ -113,6 +114,9 @@ class _Pending:
             "user_agent": user_agent[:USER_AGENT_MAX_LENGTH] if user_agent else None,
             "device": device_name(user_agent) if requester else None,
         }
+
+
+_SEEN_KINDS = (EventKind.LOGIN_SUCCEEDED.value, EventKind.USER_CREATED.value)
 
 
 class AuditTrail:
@@ -207,21 +211,28 @@ class AuditTrail:
         return EventPage(events, events[-1].id if len(rows) > limit else None)
 
     def seen_recently(self, user_id: int, *, device: str, ip: str | None, since: datetime) -> bool:
-        """Whether the user logged in from this device and address since `since`."""
+        """Whether the user logged in (or signed up) from this device and address since `since`."""
         stored_ip = ip[:IP_MAX_LENGTH] if ip else None
         query = (
             select(literal(1))
             .where(
                 _EVENTS.c.user_id == user_id,
-                _EVENTS.c.kind == EventKind.LOGIN_SUCCEEDED.value,
+                # Signing up from a device makes it the account's, as a login does.
+                _EVENTS.c.kind.in_(_SEEN_KINDS),
                 _EVENTS.c.device == device,
                 (_EVENTS.c.ip == stored_ip) if stored_ip else _EVENTS.c.ip.is_(None),
                 _EVENTS.c.at >= since,
             )
             .limit(1)
         )
-        with self.engine.connect() as connection:
-            return connection.scalar(query) is not None
+        try:
+            with self.engine.connect() as connection:
+                return connection.scalar(query) is not None
+        except SQLAlchemyError as exc:
+            # Reading the trail serves a notice, never the login itself: one
+            # that cannot be read counts as seen, and the login goes on.
+            logger.warning("audit: trail not read: %s", type(exc).__name__)
+            return True
 
     # The writer's thread
 

@@ -4,19 +4,25 @@ blocking work off the event loop: hashing on the hasher's threads, database
 work and throttling counters on the threadpool.
 """
 
+from datetime import timedelta
+
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from service import account_tokens
 from service.audit import EventKind, EventPage
+from service.devices import device_name
 from service.emails import lookup_form
 from service.logins import EndedLogin, IssuedTokens, Principal, RefreshReuseError
-from service.models import User
+from service.models import User, utcnow
 from service.parts import Service
 from service.problems import DomainError, Problem
 from service.requester import Requester
 from service.threads import in_thread
 from service.throttling import LoginAttempt
+
+# An account younger than this may log in before its sign-up event is written.
+_JUST_SIGNED_UP = timedelta(minutes=10)
 
 
 class Authentication(Service):
@@ -44,11 +50,13 @@ class Authentication(Service):
                 self.mail.verification(to=user.email, token=link, requester=requester)
             self._record_failure(user, requester)
             raise DomainError(Problem.EMAIL_NOT_VERIFIED)
-        tokens = await in_thread(self._succeeded, user, attempt, new_hash, requester)
+        tokens, new_device = await in_thread(self._succeeded, user, attempt, new_hash, requester)
         if tokens is None:
             self._record_failure(user, requester)
             raise DomainError(Problem.INVALID_CREDENTIALS)
         self._record(EventKind.LOGIN_SUCCEEDED, tokens, requester)
+        if new_device:
+            self.mail.new_login(to=user.email, requester=requester)
         return tokens
 
     async def refresh(self, *, refresh_token: str, requester: Requester) -> IssuedTokens:
@@ -56,6 +64,7 @@ class Authentication(Service):
             tokens = await in_thread(self._rotate, refresh_token, requester)
         except RefreshReuseError as error:
             self._record(EventKind.REFRESH_REUSE_DETECTED, error.ended, requester)
+            await self._tell_of_reuse(error.ended, requester)
             raise
         self._record(EventKind.REFRESHED, tokens, requester)
         return tokens
@@ -96,6 +105,14 @@ class Authentication(Service):
                 self.audit.record(EventKind.LOGIN_THROTTLED, requester=requester)
             raise
 
+    async def _tell_of_reuse(self, ended: EndedLogin, requester: Requester) -> None:
+        if not self.settings.notify_token_reuse:
+            return
+        owner = await in_thread(self.logins.owner_of, login_id=ended.login_id)
+        if owner is not None:
+            email, device = owner
+            self.mail.token_reuse(to=email, device=device, requester=requester)
+
     def _record(
         self, kind: EventKind, login: IssuedTokens | EndedLogin, requester: Requester
     ) -> None:
@@ -119,13 +136,32 @@ class Authentication(Service):
 
     def _succeeded(
         self, user: User, attempt: LoginAttempt, new_hash: str | None, requester: Requester
-    ) -> IssuedTokens | None:
-        """The new login's tokens, or None when a password change, reset,
-        deactivation or deletion landed while the password was checked."""
+    ) -> tuple[IssuedTokens | None, bool]:
+        """The new login's tokens (None when a password change, reset,
+        deactivation or deletion landed while the password was checked), and
+        whether it came from a device and address new to the account."""
         self._passed(user, attempt, new_hash)
-        return self.logins.open(
+        # Asked before this login is stored, or it would have seen itself.
+        new_device = self.settings.notify_new_login and not self._seen(user, requester)
+        tokens = self.logins.open(
             user_id=user.id, credential_version=user.credential_version, requester=requester
         )
+        return tokens, new_device
+
+    def _seen(self, user: User, requester: Requester) -> bool:
+        """Whether the account signed up or logged in from this device and
+        address within NEW_LOGIN_MEMORY_DAYS: its logins are stored at once,
+        the audit trail a moment later and for longer."""
+        since = utcnow() - timedelta(days=self.settings.new_login_memory_days)
+        seen = {"device": device_name(requester.user_agent), "ip": requester.ip, "since": since}
+        if self.logins.opened_from(user_id=user.id, **seen):
+            return True
+        if self.audit.seen_recently(user.id, **seen):
+            return True
+        # Just signed up: its sign-up event may still be on its way to the table.
+        if user.created_at > utcnow() - _JUST_SIGNED_UP and self.audit.flush():
+            return self.audit.seen_recently(user.id, **seen)
+        return False
 
     def _unverified(self, user: User, attempt: LoginAttempt, new_hash: str | None) -> str | None:
         """Right credentials of an address not yet verified: no login, and a

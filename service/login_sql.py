@@ -166,3 +166,21 @@ END_ALL_BUT = (
     .values(revoked_at=bindparam("now"))
     .returning(_LOGINS.c.id)
 )
+# Whether the user opened a login from this device and address lately (the
+# new-sign-in notice); revoked ones count: the device was the user's then.
+OPENED_FROM = (
+    select(literal(1))
+    .where(
+        _LOGINS.c.user_id == bindparam("uid"),
+        _LOGINS.c.device == bindparam("device"),
+        _LOGINS.c.ip == bindparam("ip"),
+        _LOGINS.c.created_at >= bindparam("since"),
+    )
+    .limit(1)
+)
+# The owner and device of a login, for the notice that it was signed out.
+OWNER_OF = (
+    select(_USERS.c.email, _LOGINS.c.device)
+    .join_from(_LOGINS, _USERS, _USERS.c.id == _LOGINS.c.user_id)
+    .where(_LOGINS.c.id == bindparam("sid"))
+)

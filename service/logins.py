@@ -5,7 +5,6 @@ writes `refresh_sessions`.
 """
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +15,14 @@ from sqlalchemy.orm import Session
 from service import login_sql as sql
 from service.database import Database
 from service.devices import UNKNOWN_DEVICE, device_name
+from service.login_values import (
+    EndedLogin,
+    IssuedTokens,
+    LiveLogin,
+    Principal,
+    RefreshReuseError,
+    token_rejected,
+)
 from service.models import (
     IP_MAX_LENGTH,
     USER_AGENT_MAX_LENGTH,
@@ -24,15 +31,8 @@ from service.models import (
     UserRecord,
     utcnow,
 )
-from service.problems import DomainError, Problem
 from service.requester import Requester
-from service.security import (
-    AccessClaims,
-    RefreshClaims,
-    TokenCodec,
-    TokenError,
-    TokenExpiredError,
-)
+from service.security import AccessClaims, RefreshClaims, TokenCodec, TokenError
 
 # Only this statement touches the rows; ORM state sync is not needed.
 _NO_SYNC = {"synchronize_session": False}
@@ -40,62 +40,8 @@ _LOGINS = Login.__table__
 _USERS = User.__table__
 
 
-@dataclass(frozen=True)
-class Principal:
-    """Who a request acts as: the user as it was when the request began, and
-    the login its token belongs to. Changes reload the user in their own
-    transaction."""
-
-    user: UserRecord
-    login_id: str
-    credential_version: int
-
-
-@dataclass(frozen=True)
-class LiveLogin:
-    """A login as its owner sees it: when and where it started, when its
-    refresh token was last used, and when it ends unless used again."""
-
-    id: str
-    created_at: datetime
-    last_used_at: datetime
-    expires_at: datetime
-    ip: str | None
-    device: str | None
-
-
-@dataclass(frozen=True)
-class IssuedTokens:
-    access_token: str
-    refresh_token: str
-    expires_in: int
-    # Whose login the pair belongs to, for the audit trail; never sent.
-    user_id: int
-    login_id: str
-
-
-@dataclass(frozen=True)
-class EndedLogin:
-    user_id: int
-    login_id: str
-
-
-class RefreshReuseError(DomainError):
-    """A spent refresh token was presented, and its login is revoked for it.
-    Told like any refused token; the services record it."""
-
-    def __init__(self, ended: EndedLogin) -> None:
-        super().__init__(Problem.TOKEN_INVALID)
-        self.ended = ended
-
-
 def _clip(text: str | None, length: int) -> str | None:
     return text[:length] if text else None
-
-
-def token_rejected(exc: TokenError | None = None) -> DomainError:
-    expired = isinstance(exc, TokenExpiredError)
-    return DomainError(Problem.TOKEN_EXPIRED if expired else Problem.TOKEN_INVALID)
 
 
 class LoginStore:
@@ -275,6 +221,20 @@ class LoginStore:
                 sql.END_ALL_BUT, {"uid": user_id, "keep": keep or "", "now": utcnow()}
             ).all()
         return len(ended)
+
+    def opened_from(self, *, user_id: int, device: str, ip: str | None, since: datetime) -> bool:
+        """Whether the user opened a login from `device` and `ip` since `since`."""
+        if not ip:
+            return False
+        parameters = {"uid": user_id, "device": device, "ip": ip[:IP_MAX_LENGTH], "since": since}
+        with self.database.autocommit.connect() as connection:
+            return connection.execute(sql.OPENED_FROM, parameters).first() is not None
+
+    def owner_of(self, *, login_id: str) -> tuple[str, str] | None:
+        """The email of a login's user and the login's device, if it still exists."""
+        with self.database.autocommit.connect() as connection:
+            row = connection.execute(sql.OWNER_OF, {"sid": login_id}).first()
+        return None if row is None else (row.email, row.device or UNKNOWN_DEVICE)
 
     def authenticate(self, *, access_token: str) -> Principal:
         """The user behind a bearer token, in one query, or TOKEN_INVALID/EXPIRED."""

@@ -32,6 +32,7 @@ LAYERS: dict[str, int] = {
     "passwords": 1,
     "requester": 1,
     "throttle_keys": 1,
+    "login_values": 1,
     "devices": 1,
     # 2. Domain parts: each owns one table or one concern
     "account_tokens": 2,

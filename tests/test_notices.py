@@ -2,13 +2,14 @@
 that none blocks or fails its request, and that a setting turns each kind off."""
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, update
 
-from service.models import User
-from tests.helpers import STRONG_PASSWORD, Account, claims_of, register
+from service.models import AuthEvent, Login, User
+from tests.helpers import STRONG_PASSWORD, Account, claims_of, refresh, register
 from tests.mailserver import PASSWORD_CHANGED_SUBJECT, Inbox, body_of, settle
 
 NEW_PASSWORD = "quartz-meadow-violin-77"
@@ -130,3 +131,149 @@ def test_a_notice_that_cannot_be_delivered_fails_nothing(
     response = client.delete(f"/users/{user.id}/sessions", headers=root.headers)
 
     assert response.status_code == 204
+
+
+# A sign-in from a device and address new to the account
+
+NEW_LOGIN_SUBJECT = "New sign-in to your account"
+
+
+def test_a_login_from_a_new_device_is_told_with_device_and_address(
+    mail_client: TestClient, inbox: Inbox
+) -> None:
+    user = register(mail_client)
+
+    log_in_from(mail_client, user, FIREFOX)
+
+    notice = inbox.wait_for_message(to=user.email, subject=NEW_LOGIN_SUBJECT)
+    assert "from Firefox on Ubuntu" in body_of(notice)
+    assert "UTC, from testclient" in body_of(notice)
+    assert "token" not in body_of(notice).lower().replace("tokens", "")
+
+
+def test_the_first_login_from_the_sign_up_device_is_not_a_new_sign_in(
+    mail_client: TestClient, inbox: Inbox
+) -> None:
+    # register() signs up and logs in from the same client at once.
+    user = register(mail_client)
+
+    settle(mail_client)
+    assert inbox.matching(to=user.email, subject=NEW_LOGIN_SUBJECT) == []
+
+
+def test_a_second_login_from_a_known_device_is_not_told(
+    mail_client: TestClient, inbox: Inbox
+) -> None:
+    user = register(mail_client)
+    log_in_from(mail_client, user, FIREFOX)
+    inbox.wait_for_message(to=user.email, subject=NEW_LOGIN_SUBJECT)
+
+    log_in_from(mail_client, user, FIREFOX)
+
+    settle(mail_client)
+    assert len(inbox.matching(to=user.email, subject=NEW_LOGIN_SUBJECT)) == 1
+
+
+def test_a_known_device_from_a_new_address_is_told(
+    make_mail_client: Callable[..., TestClient], inbox: Inbox
+) -> None:
+    client = make_mail_client()
+    user = register(client)
+    elsewhere = TestClient(client.app, client=("198.51.100.7", 5000))
+
+    log_in_from(elsewhere, user, "testclient")
+
+    notice = inbox.wait_for_message(to=user.email, subject=NEW_LOGIN_SUBJECT)
+    assert "from 198.51.100.7" in body_of(notice)
+
+
+def test_a_device_unseen_for_longer_than_the_memory_is_new_again(
+    make_mail_client: Callable[..., TestClient], inbox: Inbox, db_engine: Engine
+) -> None:
+    client = make_mail_client(new_login_memory_days=30)
+    user = register(client)
+    log_in_from(client, user, FIREFOX)
+    inbox.wait_for_message(to=user.email, subject=NEW_LOGIN_SUBJECT)
+    # Reading the trail writes what is still queued of it, so all of it is back-dated.
+    assert client.get("/users/me/events", headers=user.headers).status_code == 200
+    long_ago = datetime.now(UTC) - timedelta(days=31)
+    with db_engine.begin() as connection:
+        connection.execute(update(Login).values(created_at=long_ago))
+        connection.execute(update(AuthEvent).values(at=long_ago))
+
+    log_in_from(client, user, FIREFOX)
+
+    inbox.wait_for_message(to=user.email, subject=NEW_LOGIN_SUBJECT, nth=2)
+
+
+def test_a_failed_login_from_a_new_device_is_not_told(
+    mail_client: TestClient, inbox: Inbox
+) -> None:
+    user = register(mail_client)
+
+    response = mail_client.post(
+        "/login",
+        data={"username": user.email, "password": "wrong-password-1"},
+        headers={"User-Agent": FIREFOX},
+    )
+
+    assert response.status_code == 401
+    settle(mail_client)
+    assert inbox.matching(to=user.email, subject=NEW_LOGIN_SUBJECT) == []
+
+
+def test_notify_new_login_false_mails_no_new_sign_in(
+    make_mail_client: Callable[..., TestClient], inbox: Inbox
+) -> None:
+    client = make_mail_client(notify_new_login=False)
+    user = register(client)
+
+    log_in_from(client, user, FIREFOX)
+
+    settle(client)
+    assert inbox.matching(to=user.email, subject=NEW_LOGIN_SUBJECT) == []
+
+
+# A spent refresh token presented again
+
+REUSE_SUBJECT = "We signed a device out of your account"
+
+
+def test_refresh_token_reuse_is_told_naming_the_signed_out_device(
+    mail_client: TestClient, inbox: Inbox
+) -> None:
+    user = register(mail_client)
+    firefox = log_in_from(mail_client, user, FIREFOX)
+    assert refresh(mail_client, firefox["refresh_token"]).status_code == 200
+
+    reused = refresh(mail_client, firefox["refresh_token"])
+
+    assert reused.status_code == 401
+    notice = inbox.wait_for_message(to=user.email, subject=REUSE_SUBJECT)
+    assert "on Firefox on Ubuntu" in body_of(notice)
+    assert "signed that device out" in body_of(notice)
+
+
+def test_a_refresh_refused_for_another_reason_is_not_told_as_reuse(
+    mail_client: TestClient, inbox: Inbox
+) -> None:
+    user = register(mail_client)
+    mail_client.post("/logout", json={"refresh_token": user.refresh_token})
+
+    assert refresh(mail_client, user.refresh_token).status_code == 401
+
+    settle(mail_client)
+    assert inbox.matching(to=user.email, subject=REUSE_SUBJECT) == []
+
+
+def test_notify_token_reuse_false_mails_no_reuse_notice(
+    make_mail_client: Callable[..., TestClient], inbox: Inbox
+) -> None:
+    client = make_mail_client(notify_token_reuse=False)
+    user = register(client)
+    refresh(client, user.refresh_token)
+
+    assert refresh(client, user.refresh_token).status_code == 401
+
+    settle(client)
+    assert inbox.matching(to=user.email, subject=REUSE_SUBJECT) == []
