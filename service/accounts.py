@@ -67,7 +67,7 @@ class Accounts(Service):
 
     async def delete(self, *, actor: Principal, user_id: int, requester: Requester) -> None:
         await in_thread(self._delete, user_id)
-        self._record(EventKind.USER_DELETED, actor=actor, user_id=user_id, requester=requester)
+        self.record_by(EventKind.USER_DELETED, actor=actor, user_id=user_id, requester=requester)
 
     async def update(
         self, *, actor: Principal, target_id: int, changes: UserUpdate, requester: Requester
@@ -84,7 +84,7 @@ class Accounts(Service):
         acting_on_self = actor.user.id == target_id
         try:
             target = await self._load(target_id, as_of=actor if acting_on_self else None)
-            _same_email_calls_off(fields, target)
+            email_change.same_email_calls_off(fields, target)
             if acting_on_self and _REAUTH_FIELDS & fields.keys():
                 await self._check_current_password(target, changes.current_password)
             new_hash = await self._new_hash(fields, target)
@@ -114,7 +114,9 @@ class Accounts(Service):
             await in_thread(self._apply, user, {}, new_hash, keep_login=actor.login_id)
         except _UserGoneError:
             raise _gone(acting_on_self=True) from None
-        self._record(EventKind.PASSWORD_CHANGED, actor=actor, user_id=user.id, requester=requester)
+        self.record_by(
+            EventKind.PASSWORD_CHANGED, actor=actor, user_id=user.id, requester=requester
+        )
         self.mail.password_changed(to=user.email, requester=requester, by_admin=False)
 
     # The steps of a change
@@ -167,21 +169,7 @@ class Accounts(Service):
         ]
         for happened, kind in changes:
             if happened:
-                self._record(kind, actor=actor, user_id=user_id, requester=requester)
-
-    def _record(
-        self, kind: EventKind, *, actor: Principal, user_id: int, requester: Requester
-    ) -> None:
-        """An event of `user_id` done by `actor`. A superuser acting on someone
-        else is named as its actor, and its login is not the user's to see."""
-        by_other = actor.user.id != user_id
-        self.audit.record(
-            kind,
-            user_id=user_id,
-            login_id=None if by_other else actor.login_id,
-            actor_id=actor.user.id if by_other else None,
-            requester=requester,
-        )
+                self.record_by(kind, actor=actor, user_id=user_id, requester=requester)
 
     def _tell(
         self,
@@ -311,14 +299,3 @@ class Accounts(Service):
             # transaction: after it, the row may already be deleted.
             db.refresh(user)
         return self._verification_link_if_required(db, user) if "email" in fields else None
-
-
-def _same_email_calls_off(fields: dict[str, Any], target: User) -> None:
-    """Asking for the address the account has changes nothing, and calls off
-    a pending change: the way to take back a request made by mistake. It
-    needs no password, since it only undoes."""
-    if fields.get("email") != target.email:
-        return
-    del fields["email"]
-    if target.pending_email is not None:
-        fields["pending_email"] = None

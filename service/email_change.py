@@ -111,3 +111,14 @@ def _switch(db: Session, token: str) -> tuple[Redeemed, Row[Any]]:
         db.rollback()
         raise DomainError(Problem.ACCOUNT_TOKEN_INVALID)
     return redeemed, row
+
+
+def same_email_calls_off(fields: dict[str, Any], target: User) -> None:
+    """Asking for the address the account has changes nothing, and calls off
+    a pending change: the way to take back a request made by mistake. It
+    needs no password, since it only undoes."""
+    if fields.get("email") != target.email:
+        return
+    del fields["email"]
+    if target.pending_email is not None:
+        fields["pending_email"] = None

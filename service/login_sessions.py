@@ -32,7 +32,13 @@ class LoginSessions(Service):
             device = await in_thread(self.logins.end, user_id=user_id, login_id=session_id)
         if device is None:
             raise DomainError(Problem.NO_SUCH_SESSION)
-        self._record_ended(actor, user_id, session_id, requester)
+        self.record_by(
+            EventKind.SESSION_ENDED,
+            actor=actor,
+            user_id=user_id,
+            requester=requester,
+            login_id=session_id,
+        )
         if actor.user.id != user_id:
             self.mail.session_ended(to=email, device=device, requester=requester)
 
@@ -43,19 +49,13 @@ class LoginSessions(Service):
         keep = actor.login_id if actor.user.id == user_id else None
         ended = await in_thread(self.logins.end_all_but, user_id=user_id, keep=keep)
         if ended:
-            self._record_ended(actor, user_id, None, requester)
+            # Every session but the caller's: the event concerns no one session.
+            by_other = actor.user.id != user_id
+            self.audit.record(
+                EventKind.SESSION_ENDED,
+                user_id=user_id,
+                actor_id=actor.user.id if by_other else None,
+                requester=requester,
+            )
         if ended and actor.user.id != user_id:
             self.mail.session_ended(to=email, device=None, requester=requester)
-
-    def _record_ended(
-        self, actor: Principal, user_id: int, session_id: str | None, requester: Requester
-    ) -> None:
-        # `session_id` None: every session but the caller's. A superuser's own
-        # session id is not the user's to see, so only the actor is named.
-        self.audit.record(
-            EventKind.SESSION_ENDED,
-            user_id=user_id,
-            login_id=session_id,
-            actor_id=None if actor.user.id == user_id else actor.user.id,
-            requester=requester,
-        )

@@ -562,6 +562,19 @@ QUERY_CASES = [
     )
     for label, value in values.items()
 ]
+QUERY_CASES += [
+    Case(
+        id=f"events-query-{name}-{label}",
+        method="GET",
+        path=f"/users/me/events?{name}={value}",
+        actor=VICTIM,
+    )
+    for name, values in (
+        ("before", {**QUERY_VALUES, "zero": "0"}),
+        ("limit", {**QUERY_VALUES, "zero": "0", "101": "101"}),
+    )
+    for label, value in values.items()
+]
 
 AUTHORIZATION_VALUES: dict[str, Any] = {
     "empty": "",

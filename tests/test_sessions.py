@@ -377,3 +377,37 @@ def test_sessions_are_documented_in_openapi(client: TestClient) -> None:
     assert "delete" in paths["/users/me/sessions/{session_id}"]
     assert {"get", "delete"} <= set(paths["/users/{user_id}/sessions"])
     assert "404" in paths["/users/me/sessions/{session_id}"]["delete"]["responses"]
+
+
+# The audit trail
+
+
+def events_of(client: TestClient, account: Account, access_token: str | None = None) -> list:
+    token = access_token or account.access_token
+    response = client.get("/users/me/events", headers=auth_headers(token))
+    assert response.status_code == 200, response.text
+    return response.json()["events"]
+
+
+def test_ending_a_session_records_session_ended_naming_it(
+    client: TestClient, user: Account
+) -> None:
+    other = log_in_from(client, user, FIREFOX)
+
+    client.delete(f"/users/me/sessions/{session_id(other)}", headers=user.headers)
+
+    ended = [event for event in events_of(client, user) if event["kind"] == "session_ended"]
+    assert [(event["session_id"], event["actor_id"]) for event in ended] == [
+        (session_id(other), None)
+    ]
+
+
+def test_a_superuser_ending_a_session_is_recorded_as_its_actor(
+    client: TestClient, user: Account, superuser: Account
+) -> None:
+    client.delete(f"/users/{user.id}/sessions", headers=superuser.headers)
+    # The user's own tokens are ended: read its trail as the superuser.
+    response = client.get(f"/users/{user.id}/events", headers=superuser.headers)
+
+    ended = [event for event in response.json()["events"] if event["kind"] == "session_ended"]
+    assert [(event["session_id"], event["actor_id"]) for event in ended] == [(None, superuser.id)]
