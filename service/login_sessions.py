@@ -5,6 +5,8 @@ and its access tokens too at their next use (the one-query check of
 LoginStore.authenticate reads the login's revocation).
 """
 
+import re
+
 from service.audit import EventKind
 from service.logins import LiveLogin, Principal
 from service.parts import Service
@@ -12,8 +14,9 @@ from service.problems import DomainError, Problem
 from service.requester import Requester
 from service.threads import in_thread
 
-# Login ids are 32 hex digits; anything longer names none, and is not looked up.
-_LOGIN_ID_MAX_LENGTH = 64
+# Login ids are 32 hex digits: anything else names none, and is not looked up
+# (a NUL, say, is not even a string PostgreSQL can compare).
+_LOGIN_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class LoginSessions(Service):
@@ -28,7 +31,7 @@ class LoginSessions(Service):
         not one of its live sessions, another user's included. The owner is
         told when an administrator did it."""
         device = None
-        if len(session_id) <= _LOGIN_ID_MAX_LENGTH:
+        if _LOGIN_ID.fullmatch(session_id):
             device = await in_thread(self.logins.end, user_id=user_id, login_id=session_id)
         if device is None:
             raise DomainError(Problem.NO_SUCH_SESSION)

@@ -27,7 +27,10 @@ from service.models import AccountToken, Login, User
 from service.security import PasswordHasher
 from tests.helpers import STRONG_PASSWORD, assert_envelope, claims_of, sign, unsigned_token
 
-pytestmark = pytest.mark.sqlite_only
+# Bodies, forms and headers are refused before any SQL: once, on SQLite.
+# What reaches the database as a value (ids in paths, query values, tokens,
+# stored text) runs on both: a NUL, say, is a string PostgreSQL will not take.
+ONCE = pytest.mark.sqlite_only
 
 VICTIM_EMAIL = "ada@example.com"
 ADMIN_EMAIL = "root@example.com"
@@ -739,7 +742,16 @@ def send(client: TestClient, case: Case, world: World) -> httpx.Response:
     return client.request(case.method, path, content=content, headers=headers)
 
 
-@pytest.mark.parametrize("case", ALL_CASES, ids=lambda case: case.id)
+REACHES_THE_DATABASE = {id(case) for case in PATH_CASES + SESSION_PATH_CASES + QUERY_CASES}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(case, id=case.id, marks=() if id(case) in REACHES_THE_DATABASE else ONCE)
+        for case in ALL_CASES
+    ],
+)
 def test_hostile_input_is_a_4xx_envelope_and_changes_nothing(
     hostile_client: TestClient, world: World, db_engine: Engine, case: Case
 ) -> None:
@@ -785,6 +797,7 @@ REQUEST_IDS: dict[str, Any] = {
 }
 
 
+@ONCE
 @pytest.mark.parametrize("value", REQUEST_IDS.values(), ids=REQUEST_IDS.keys())
 def test_hostile_request_id_is_replaced_and_the_request_served(
     hostile_client: TestClient, world: World, value: Any
@@ -818,6 +831,7 @@ FORWARDED_FOR: dict[str, Any] = {
 }
 
 
+@ONCE
 @pytest.mark.parametrize("value", FORWARDED_FOR.values(), ids=FORWARDED_FOR.keys())
 def test_hostile_forwarded_for_from_a_trusted_proxy_is_a_plain_401(
     hostile_client: TestClient, world: World, db_engine: Engine, value: Any
@@ -947,6 +961,7 @@ FORGED = [
 ]
 
 
+@ONCE
 @pytest.mark.parametrize("kind", FORGED)
 def test_forged_access_token_is_401(hostile_client: TestClient, world: World, kind: str) -> None:
     token = forged_tokens(hostile_client, world)[kind]
@@ -975,6 +990,7 @@ REFRESH_FORGERIES: dict[str, Callable[[dict[str, Any], World], dict[str, Any]]] 
 }
 
 
+@ONCE
 @pytest.mark.parametrize("kind", sorted(REFRESH_FORGERIES))
 def test_refresh_token_with_forged_claims_is_401_and_changes_nothing(
     hostile_client: TestClient, world: World, db_engine: Engine, kind: str
