@@ -97,23 +97,11 @@ def _wire_services(
     audit: AuditTrail,
 ) -> None:
     """The services, built once from the same parts: each route takes the one it needs."""
-    tokens = TokenCodec(
-        key=settings.signing_key,
-        algorithm=settings.algorithm,
-        access_ttl=timedelta(minutes=settings.access_token_expire_minutes),
-    )
-    logins = LoginStore(
-        database=database,
-        tokens=tokens,
-        refresh_ttl=timedelta(days=settings.refresh_token_expire_days),
-        max_lifetime=timedelta(days=settings.session_max_lifetime_days),
-        reuse_grace=timedelta(seconds=settings.refresh_reuse_grace_seconds),
-    )
     throttle = make_throttle(settings, database.autocommit)
     parts = Parts(
         database=database,
         hasher=hasher,
-        logins=logins,
+        logins=_login_store(settings, database),
         throttle=throttle,
         mail=AccountMail(outbox=outbox, settings=settings),
         audit=audit,
@@ -126,9 +114,24 @@ def _wire_services(
     app.state.authentication = Authentication(parts)
     app.state.recovery = Recovery(parts)
     app.state.login_sessions = LoginSessions(parts)
+    app.state.email_changes = EmailChanges(parts)
     # uap-core's rules load on first use, which takes a good part of a second.
     warm_up_device_names()
-    app.state.email_changes = EmailChanges(parts)
+
+
+def _login_store(settings: Settings, database: Database) -> LoginStore:
+    tokens = TokenCodec(
+        key=settings.signing_key,
+        algorithm=settings.algorithm,
+        access_ttl=timedelta(minutes=settings.access_token_expire_minutes),
+    )
+    return LoginStore(
+        database=database,
+        tokens=tokens,
+        refresh_ttl=timedelta(days=settings.refresh_token_expire_days),
+        max_lifetime=timedelta(days=settings.session_max_lifetime_days),
+        reuse_grace=timedelta(seconds=settings.refresh_reuse_grace_seconds),
+    )
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
