@@ -262,6 +262,10 @@ class Accounts(Service):
             # The row was deleted under this change: the UPDATE matched nothing.
             raise _UserGoneError from None
         except IntegrityError as exc:
+            # Either the address is another account's now, or the user was
+            # deleted under the change (a link of a gone user breaks its key).
+            if self._get(user.id) is None:
+                raise _UserGoneError from None
             raise DomainError(Problem.EMAIL_TAKEN) from exc
 
     def _change(
