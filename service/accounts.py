@@ -250,6 +250,8 @@ class Accounts(Service):
         address, when required, a verification link, and for an address asked
         for, the link that confirms it (after the rest: bound to the
         credentials this change leaves)."""
+        # Read now: after a failed flush the object's attributes are expired.
+        user_id = user.id
         try:
             with self.database.sessions() as db, db.begin():
                 db.add(user)
@@ -264,7 +266,7 @@ class Accounts(Service):
         except IntegrityError as exc:
             # Either the address is another account's now, or the user was
             # deleted under the change (a link of a gone user breaks its key).
-            if self._get(user.id) is None:
+            if self._get(user_id) is None:
                 raise _UserGoneError from None
             raise DomainError(Problem.EMAIL_TAKEN) from exc
 
