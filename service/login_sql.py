@@ -9,6 +9,13 @@ from service.models import USER_RECORD_COLUMNS, Login, User
 _LOGINS = Login.__table__
 _USERS = User.__table__
 
+# The credential version of the login's user, if that user is still active:
+# a login opened or kept under another version, or of a deactivated user, is over.
+_ACTIVE_USERS_VERSION = (
+    select(_USERS.c.credential_version)
+    .where(_USERS.c.id == _LOGINS.c.user_id, _USERS.c.is_active.is_(True))
+    .scalar_subquery()
+)
 READ_PRINCIPAL = (
     select(
         *USER_RECORD_COLUMNS,
@@ -37,10 +44,7 @@ ROTATE = (
         _LOGINS.c.created_at > bindparam("oldest_login"),
         # A session opened or kept under an older password, or of a user
         # deactivated since, is over however its token reached us.
-        _LOGINS.c.credential_version
-        == select(_USERS.c.credential_version)
-        .where(_USERS.c.id == _LOGINS.c.user_id, _USERS.c.is_active.is_(True))
-        .scalar_subquery(),
+        _LOGINS.c.credential_version == _ACTIVE_USERS_VERSION,
     )
     .values(
         generation=_LOGINS.c.generation + 1,
@@ -59,10 +63,7 @@ WITHIN_GRACE = select(*_ADVANCED).where(
     _LOGINS.c.revoked_at.is_(None),
     _LOGINS.c.rotated_at > bindparam("spent_after"),
     _LOGINS.c.created_at > bindparam("oldest_login"),
-    _LOGINS.c.credential_version
-    == select(_USERS.c.credential_version)
-    .where(_USERS.c.id == _LOGINS.c.user_id, _USERS.c.is_active.is_(True))
-    .scalar_subquery(),
+    _LOGINS.c.credential_version == _ACTIVE_USERS_VERSION,
 )
 # A generation older than the session's is a token already spent: whoever
 # holds it, the session can no longer be trusted.
@@ -132,10 +133,7 @@ _LIVE = (
     _LOGINS.c.revoked_at.is_(None),
     _LOGINS.c.expires_at > bindparam("now"),
     _LOGINS.c.created_at > bindparam("oldest_login"),
-    _LOGINS.c.credential_version
-    == select(_USERS.c.credential_version)
-    .where(_USERS.c.id == _LOGINS.c.user_id, _USERS.c.is_active.is_(True))
-    .scalar_subquery(),
+    _LOGINS.c.credential_version == _ACTIVE_USERS_VERSION,
 )
 LIVE = (
     select(
