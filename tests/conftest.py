@@ -27,6 +27,8 @@ from tests.helpers import (
 )
 from tests.mailserver import Inbox, MailServer
 
+pytest_plugins = ["tests.browser"]
+
 AppFactory = Callable[..., FastAPI]
 
 # Modules marked `sqlite_only` check what no database changes (validation,
