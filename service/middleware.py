@@ -5,7 +5,7 @@ import logging
 import re
 import uuid
 
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
@@ -175,7 +175,25 @@ class SecurityHeadersMiddleware:
 
 
 class EnvelopeCORSMiddleware(CORSMiddleware):
-    """Starlette's CORS, with a refused preflight answered in the error envelope."""
+    """Starlette's CORS, with a refused preflight answered in the error envelope,
+    and no CORS header at all for an origin not listed (Starlette would still
+    say credentials are allowed)."""
+
+    async def send(self, message: Message, send: Send, request_headers: Headers) -> None:
+        origin = request_headers.get("origin")
+        if origin is None or self.is_allowed_origin(origin=origin):
+            await super().send(message, send, request_headers)
+            return
+
+        async def without_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name in ("access-control-allow-credentials", "access-control-expose-headers"):
+                    if name in headers:
+                        del headers[name]
+            await send(message)
+
+        await super().send(message, without_cors, request_headers)
 
     def preflight_response(self, request_headers: Headers) -> Response:
         response = super().preflight_response(request_headers)
