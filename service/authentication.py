@@ -75,6 +75,10 @@ class Authentication(Service):
         if ended is not None:
             self._record(EventKind.LOGGED_OUT, ended, requester)
 
+    def login_of(self, refresh_token: str, *, expired_too: bool = False) -> str:
+        """The login id a refresh token names, checked by its signature only."""
+        return self.logins.login_of(refresh_token, expired_too=expired_too)
+
     async def log_out_everywhere(self, *, principal: Principal, requester: Requester) -> None:
         await in_thread(self._end_credentials, principal.user.id)
         self.audit.record(

@@ -6,6 +6,7 @@ from contextvars import ContextVar
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from limits import parse as parse_limit
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -144,6 +145,21 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_not_wildcards(cls, origins: list[str]) -> list[str]:
+        """Each an origin as browsers send it (`https://app.example.com`): with
+        cookie logins, CORS allows credentials, so "*" would hand every site
+        the signed-in user's account."""
+        normal = [origin.rstrip("/").lower() for origin in origins]
+        for origin in normal:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+                raise ValueError(
+                    f"CORS_ORIGINS lists origins such as https://app.example.com, not {origin!r}"
+                )
+        return normal
 
     @field_validator("password_reset_url", "verify_email_url", "email_change_url")
     @classmethod

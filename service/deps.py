@@ -12,6 +12,7 @@ from fastapi.security import OAuth2PasswordBearer
 
 from service.accounts import Accounts
 from service.authentication import Authentication
+from service.cookie_logins import CookieLogins
 from service.database import Database
 from service.email_change import EmailChanges
 from service.login_sessions import LoginSessions
@@ -47,6 +48,10 @@ async def get_email_changes(request: Request) -> EmailChanges:
     return request.app.state.email_changes
 
 
+async def get_cookie_logins(request: Request) -> CookieLogins:
+    return request.app.state.cookie_logins
+
+
 async def get_database(request: Request) -> Database:
     return request.app.state.database
 
@@ -70,6 +75,7 @@ AuthenticationDep = Annotated[Authentication, Depends(get_authentication)]
 RecoveryDep = Annotated[Recovery, Depends(get_recovery)]
 LoginSessionsDep = Annotated[LoginSessions, Depends(get_login_sessions)]
 EmailChangesDep = Annotated[EmailChanges, Depends(get_email_changes)]
+CookieLoginsDep = Annotated[CookieLogins, Depends(get_cookie_logins)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 ThrottleDep = Annotated[Throttle, Depends(get_throttle)]
 RequesterDep = Annotated[Requester, Depends(get_requester)]
@@ -78,9 +84,22 @@ RequesterDep = Annotated[Requester, Depends(get_requester)]
 async def get_principal(
     token: Annotated[str | None, Depends(oauth2_scheme)], request: Request
 ) -> Principal:
-    # The service is read here rather than through a dependency of its own:
-    # this runs on every authenticated request, and each dependency costs.
+    """Who the bearer token, or else the access cookie, stands for.
+
+    A cookie is sent by the browser whoever made the page, so an unsafe
+    request it authenticates must also come from an allowed origin and carry
+    its login's CSRF token. A bearer token is only ever sent on purpose.
+    """
+    # The services are read here rather than through dependencies of their
+    # own: this runs on every authenticated request, and each dependency costs.
     authentication: Authentication = request.app.state.authentication
+    if token is None:
+        cookies: CookieLogins = request.app.state.cookie_logins
+        from_cookie = cookies.access_token(request)
+        if from_cookie is not None:
+            principal = await authentication.principal(from_cookie)
+            cookies.check_unsafe(request, principal.login_id)
+            return principal
     return await authentication.principal(token)
 
 

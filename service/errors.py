@@ -34,6 +34,8 @@ class ErrorCode(StrEnum):
     INVALID_VALUE = "invalid_value"
     BAD_REQUEST = "bad_request"
     CORS_REJECTED = "cors_rejected"
+    ORIGIN_REFUSED = "origin_refused"
+    CSRF_FAILED = "csrf_failed"
     INTERNAL_ERROR = "internal_error"
     SERVICE_UNAVAILABLE = "service_unavailable"
 
@@ -103,6 +105,16 @@ PROBLEMS: dict[Problem, Spec] = {
         400, ErrorCode.INVALID_TOKEN, "The link is invalid, expired or already used", "token"
     ),
     Problem.FORBIDDEN: Spec(403, ErrorCode.FORBIDDEN, "Not allowed"),
+    Problem.ORIGIN_REFUSED: Spec(
+        403,
+        ErrorCode.ORIGIN_REFUSED,
+        "Cookie logins are used only from this service's origin and CORS_ORIGINS",
+    ),
+    Problem.CSRF_FAILED: Spec(
+        403,
+        ErrorCode.CSRF_FAILED,
+        "Send this session's CSRF token in the X-CSRF-Token header",
+    ),
     Problem.NO_SUCH_USER: Spec(404, ErrorCode.NOT_FOUND, "No such user"),
     Problem.NO_SUCH_SESSION: Spec(404, ErrorCode.NOT_FOUND, "No such session"),
     Problem.EMAIL_TAKEN: Spec(

@@ -38,6 +38,8 @@ class IssuedTokens:
     access_token: str
     refresh_token: str
     expires_in: int
+    # Seconds the refresh token lives: how long a cookie login keeps its cookies.
+    refresh_expires_in: int
     # Whose login the pair belongs to, for the audit trail; never sent.
     user_id: int
     login_id: str

@@ -4,6 +4,7 @@ The seam between tokens and the database: the only module that reads or
 writes `refresh_sessions`.
 """
 
+import time
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -150,6 +151,14 @@ class LoginStore:
             raise RefreshReuseError(EndedLogin(user_id=claims.user_id, login_id=claims.login_id))
         return None
 
+    def login_of(self, refresh_token: str, *, expired_too: bool = False) -> str:
+        """The login a refresh token is signed for, from the token alone (no
+        query): whether the login is live is for rotate or revoke to say."""
+        try:
+            return self.tokens.decode_refresh(refresh_token, verify_exp=not expired_too).login_id
+        except TokenError as exc:
+            raise token_rejected(exc) from exc
+
     def revoke(self, *, refresh_token: str) -> EndedLogin | None:
         """End the login of `refresh_token`, if it is one of ours; expired ones
         too. The login this ended, if it was live."""
@@ -280,6 +289,8 @@ class LoginStore:
             access_token=access,
             refresh_token=refresh,
             expires_in=int(self.tokens.access_ttl.total_seconds()),
+            # As the token's own `exp` reads it.
+            refresh_expires_in=max(0, int(expires_at.timestamp() - time.time())),
             user_id=user_id,
             login_id=login_id,
         )

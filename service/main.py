@@ -13,6 +13,7 @@ from service.audit import AuditTrail
 from service.authentication import Authentication
 from service.client_address import ClientAddress, ClientAddressMiddleware
 from service.config import Settings, load_settings
+from service.cookie_logins import CookieLogins
 from service.database import Database
 from service.devices import warm_up as warm_up_device_names
 from service.email_change import EmailChanges
@@ -33,7 +34,7 @@ from service.outbox import Outbox, make_mailer
 from service.parts import Parts
 from service.ratelimit_headers import RateLimitHeadersMiddleware
 from service.recovery import Recovery
-from service.routes import auth, events, health, sessions, users
+from service.routes import auth, cookies, events, health, sessions, users
 from service.routes import recovery as recovery_routes
 from service.security import PasswordHasher, TokenCodec
 from service.throttling import make_throttle
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     _install_middleware(app, settings)
     app.include_router(auth.router)
+    app.include_router(cookies.router)
     # Before users: /users/me/sessions must not be read as /users/{user_id}/sessions.
     app.include_router(sessions.router)
     app.include_router(users.router)
@@ -115,6 +117,7 @@ def _wire_services(
     app.state.recovery = Recovery(parts)
     app.state.login_sessions = LoginSessions(parts)
     app.state.email_changes = EmailChanges(parts)
+    app.state.cookie_logins = CookieLogins(settings)
     # uap-core's rules load on first use, which takes a good part of a second.
     warm_up_device_names()
 
@@ -143,7 +146,10 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
             EnvelopeCORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-CSRF-Token"],
+            # Cookie logins: CORS_ORIGINS never holds "*" (config.py refuses it),
+            # so credentials are only ever allowed to the origins listed.
+            allow_credentials=True,
             expose_headers=[
                 "Location",
                 "Retry-After",

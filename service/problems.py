@@ -38,6 +38,8 @@ class Problem(StrEnum):
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     CORS_REJECTED = "cors_rejected"
+    ORIGIN_REFUSED = "origin_refused"
+    CSRF_FAILED = "csrf_failed"
     # The service itself
     INTERNAL_ERROR = "internal_error"
     SERVICE_UNAVAILABLE = "service_unavailable"

@@ -617,9 +617,123 @@ AUTH_CASES = [
     }.items()
 ]
 
+
+def fill_bytes(value: str | bytes) -> bytes:
+    """A header value as bytes, with its `{markers}` still to be filled at run time."""
+    return value if isinstance(value, bytes) else value.encode()
+
+
+# Cookie logins: hostile cookies, origins and CSRF headers (the hostile
+# client's own origin is http://testserver, so its cookies carry the prefixes).
+OWN_ORIGIN = "http://testserver"
+COOKIE_VALUES: dict[str, Any] = {
+    "empty": "",
+    "garbage": "not-a-token",
+    "60kb": "a" * KB60,
+    "non-ascii-bytes": b"\xff\xfe\xfd",
+    "two-parts": "e30.e30",
+    "bad-base64": "!!!.???.***",
+}
+ORIGIN_VALUES: dict[str, Any] = {
+    "null": "null",
+    "look-alike": "http://testserver.evil.example",
+    "userinfo": "http://testserver@evil.example",
+    "60kb": "http://" + "a" * KB60,
+    "non-ascii-bytes": b"http://\xff\xfe",
+    "no-scheme": "testserver",
+}
+REFERER_VALUES: dict[str, Any] = {
+    "javascript": "javascript:alert(1)",
+    "unclosed-ipv6": "http://[::1",
+    "not-a-url": "not a url",
+    "data": "data:text/html,hi",
+}
+COOKIE_LOGIN_FORM = b"username=ada%40example.com&password={password}"
+COOKIE_CASES = (
+    [
+        Case(
+            id=f"access-cookie-{label}",
+            method="GET",
+            path="/users/me",
+            headers={"Cookie": b"__Host-access_token=" + fill_bytes(value)},
+        )
+        for label, value in {**COOKIE_VALUES, "refresh-as-access": "{refresh}"}.items()
+    ]
+    + [
+        Case(
+            id=f"refresh-cookie-{label}",
+            method="POST",
+            path="/cookie/refresh",
+            headers={
+                "Origin": OWN_ORIGIN,
+                "Cookie": b"__Secure-refresh_token=" + fill_bytes(value),
+            },
+        )
+        for label, value in {**COOKIE_VALUES, "access-as-refresh": "{access}"}.items()
+        if label != "empty"
+    ]
+    + [
+        Case(
+            id=f"cookie-login-origin-{label}",
+            method="POST",
+            path="/cookie/login",
+            content=COOKIE_LOGIN_FORM,
+            headers={**FORM, "Origin": value},
+        )
+        for label, value in ORIGIN_VALUES.items()
+    ]
+    + [
+        Case(
+            id=f"cookie-login-referer-{label}",
+            method="POST",
+            path="/cookie/login",
+            content=COOKIE_LOGIN_FORM,
+            headers={**FORM, "Referer": value},
+        )
+        for label, value in REFERER_VALUES.items()
+    ]
+    + [
+        Case(
+            id=f"cookie-login-raw-{label}",
+            method="POST",
+            path="/cookie/login",
+            content=body,
+            headers={**FORM, "Origin": OWN_ORIGIN},
+        )
+        for label, body in {
+            "nul-username": b"username=ada%00%40example.com&password={password}",
+            "invalid-utf8-password": b"username=ada%40example.com&password=\xff\xfe",
+            "password-over-72-bytes": b"username=ada%40example.com&password=" + b"p" * 73,
+            "no-password": b"username=ada%40example.com",
+            "json-body": b'{"username": "ada@example.com"}',
+        }.items()
+    ]
+    + [
+        Case(
+            id=f"csrf-header-{label}",
+            method="PATCH",
+            path="/users/me",
+            content=b'{"full_name": "Mallory"}',
+            headers={
+                "Content-Type": "application/json",
+                "Origin": OWN_ORIGIN,
+                "Cookie": b"__Host-access_token={access}; __Host-csrf_token=x",
+                "X-CSRF-Token": value,
+            },
+        )
+        for label, value in {
+            "empty": "",
+            "60kb": "x" * KB60,
+            "non-ascii-bytes": b"\xff\xfe",
+            "the-cookie-but-not-the-logins": "x",
+        }.items()
+    ]
+)
+
 ALL_CASES = JSON_CASES + BODY_CASES + LOGIN_CASES + RAW_LOGIN_CASES + PATH_CASES + QUERY_CASES
 ALL_CASES += SESSION_PATH_CASES
 ALL_CASES += AUTH_CASES
+ALL_CASES += COOKIE_CASES
 
 
 # The module's app, and the users each case starts with.

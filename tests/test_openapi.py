@@ -217,6 +217,8 @@ def test_user_schema_has_no_password_field(document: dict[str, Any]) -> None:
 THROTTLED = [
     ("post", "/login"),
     ("post", "/refresh"),
+    ("post", "/cookie/login"),
+    ("post", "/cookie/refresh"),
     ("post", "/users"),
     ("post", "/password/forgot"),
     ("post", "/users/me/verify"),
