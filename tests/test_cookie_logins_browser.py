@@ -46,6 +46,8 @@ def running(
             "CORS_ORIGINS": app_site.url(),
             "ENVIRONMENT": "development",
             "RATE_LIMIT_ENABLED": "false",
+            # The default window, so two tabs refreshing at once both stay signed in.
+            "REFRESH_REUSE_GRACE_SECONDS": "10",
         },
     )
     server.start()
@@ -140,6 +142,21 @@ def test_the_app_refreshes_and_stays_signed_in(
     assert after["access_token"] != before["access_token"]
     assert after["refresh_token"] != before["refresh_token"]
     assert run(page, "() => me()")["status"] == 200
+
+
+def test_two_tabs_refreshing_at_once_both_stay_signed_in(
+    browser_context: BrowserContext, app_site: StaticSite, service: str
+) -> None:
+    """Both send the same refresh cookie: one rotates it, the other is inside
+    the grace window; whichever answer the browser keeps is a live login."""
+    first = logged_in_app(browser_context, app_site, service)
+    second = open_app(browser_context, app_site, service)
+    assert run(second, "() => recoverCsrfToken()")["status"] == 200
+    for tab in (first, second):
+        tab.evaluate("() => { window.pending = refresh(); }")
+    assert [run(tab, "() => window.pending")["status"] for tab in (first, second)] == [200, 200]
+    assert run(first, "() => me()")["status"] == 200
+    assert run(second, "() => refresh()")["status"] == 200
 
 
 def test_a_reloaded_app_gets_its_csrf_token_back(
