@@ -1,4 +1,4 @@
-"""Cookie logins for browser apps: the cookies, the origin and CSRF rules of
+"""Cookie logins for cookie_client apps: the cookies, the origin and CSRF rules of
 cookie-authenticated requests, refresh and logout from cookies, and CORS with
 credentials (docs/API-NOTES.md "Cookie logins")."""
 
@@ -22,8 +22,10 @@ EMAIL = "ada@example.com"
 
 
 @pytest.fixture
-def make_browser(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., TestClient]]:
-    """Clients that keep cookies like a browser, of a service at SERVICE."""
+def make_cookie_client(
+    make_settings: Callable[..., Settings],
+) -> Iterator[Callable[..., TestClient]]:
+    """Clients that keep cookies like a cookie_client, of a service at SERVICE."""
     opened: list[TestClient] = []
 
     def make(base_url: str = SERVICE, **overrides: object) -> TestClient:
@@ -39,10 +41,10 @@ def make_browser(make_settings: Callable[..., Settings]) -> Iterator[Callable[..
 
 
 @pytest.fixture
-def browser(make_browser: Callable[..., TestClient]) -> TestClient:
-    browser = make_browser()
-    register(browser, email=EMAIL, password=STRONG_PASSWORD)
-    return browser
+def cookie_client(make_cookie_client: Callable[..., TestClient]) -> TestClient:
+    cookie_client = make_cookie_client()
+    register(cookie_client, email=EMAIL, password=STRONG_PASSWORD)
+    return cookie_client
 
 
 def cookie_login(client: TestClient, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -54,7 +56,7 @@ def cookie_login(client: TestClient, headers: dict[str, str] | None = None) -> h
 
 
 def logged_in(client: TestClient) -> str:
-    """Log the browser in; its CSRF token."""
+    """Log the cookie_client in; its CSRF token."""
     response = cookie_login(client)
     assert response.status_code == 200, response.text
     return response.json()["csrf_token"]
@@ -91,9 +93,9 @@ def rename(client: TestClient, headers: dict[str, str]) -> httpx.Response:
 
 
 def test_cookie_login_sets_the_access_token_as_a_host_only_http_only_cookie(
-    browser: TestClient,
+    cookie_client: TestClient,
 ) -> None:
-    access = set_cookies(cookie_login(browser))["__Host-access_token"]
+    access = set_cookies(cookie_login(cookie_client))["__Host-access_token"]
     assert access["path"] == "/"
     assert access["samesite"].lower() == "strict"
     assert access["max-age"] == "900"
@@ -102,8 +104,10 @@ def test_cookie_login_sets_the_access_token_as_a_host_only_http_only_cookie(
     assert "domain" not in access
 
 
-def test_cookie_login_scopes_the_refresh_cookie_to_the_cookie_routes(browser: TestClient) -> None:
-    refresh = set_cookies(cookie_login(browser))["__Secure-refresh_token"]
+def test_cookie_login_scopes_the_refresh_cookie_to_the_cookie_routes(
+    cookie_client: TestClient,
+) -> None:
+    refresh = set_cookies(cookie_login(cookie_client))["__Secure-refresh_token"]
     assert refresh["path"] == "/cookie"
     assert refresh["samesite"].lower() == "strict"
     assert "httponly" in refresh
@@ -112,8 +116,8 @@ def test_cookie_login_scopes_the_refresh_cookie_to_the_cookie_routes(browser: Te
     assert 30 * 86400 - 5 <= int(refresh["max-age"]) <= 30 * 86400
 
 
-def test_cookie_login_gives_a_csrf_cookie_scripts_can_read(browser: TestClient) -> None:
-    response = cookie_login(browser)
+def test_cookie_login_gives_a_csrf_cookie_scripts_can_read(cookie_client: TestClient) -> None:
+    response = cookie_login(cookie_client)
     csrf = set_cookies(response)["__Host-csrf_token"]
     assert "httponly" not in csrf
     assert "secure" in csrf
@@ -121,8 +125,8 @@ def test_cookie_login_gives_a_csrf_cookie_scripts_can_read(browser: TestClient) 
     assert csrf["value"] == response.json()["csrf_token"]
 
 
-def test_cookie_login_sends_no_token_in_its_body(browser: TestClient) -> None:
-    response = cookie_login(browser)
+def test_cookie_login_sends_no_token_in_its_body(cookie_client: TestClient) -> None:
+    response = cookie_login(cookie_client)
     assert response.status_code == 200
     assert set(response.json()) == {"token_type", "csrf_token", "expires_in"}
     assert response.json()["token_type"] == "cookie"
@@ -131,9 +135,9 @@ def test_cookie_login_sends_no_token_in_its_body(browser: TestClient) -> None:
 
 
 def test_cookie_login_from_another_origin_is_refused_before_the_password_is_checked(
-    browser: TestClient,
+    cookie_client: TestClient,
 ) -> None:
-    response = browser.post(
+    response = cookie_client.post(
         "/cookie/login",
         data={"username": EMAIL, "password": "wrong-password"},
         headers={"Origin": ELSEWHERE},
@@ -142,23 +146,23 @@ def test_cookie_login_from_another_origin_is_refused_before_the_password_is_chec
     assert "set-cookie" not in response.headers
 
 
-def test_cookie_login_naming_no_origin_is_refused(browser: TestClient) -> None:
-    assert_error(cookie_login(browser, headers={}), 403, "origin_refused")
+def test_cookie_login_naming_no_origin_is_refused(cookie_client: TestClient) -> None:
+    assert_error(cookie_login(cookie_client, headers={}), 403, "origin_refused")
 
 
 def test_cookie_login_from_a_page_of_an_allowed_origin_counts_its_referer(
-    browser: TestClient,
+    cookie_client: TestClient,
 ) -> None:
-    response = cookie_login(browser, headers={"Referer": f"{APP}/sign-in?next=/"})
+    response = cookie_login(cookie_client, headers={"Referer": f"{APP}/sign-in?next=/"})
     assert response.status_code == 200
 
 
-def test_cookie_login_from_the_services_own_origin_is_allowed(browser: TestClient) -> None:
-    assert cookie_login(browser, headers={"Origin": SERVICE}).status_code == 200
+def test_cookie_login_from_the_services_own_origin_is_allowed(cookie_client: TestClient) -> None:
+    assert cookie_login(cookie_client, headers={"Origin": SERVICE}).status_code == 200
 
 
-def test_cookie_login_with_a_wrong_password_sets_no_cookie(browser: TestClient) -> None:
-    response = browser.post(
+def test_cookie_login_with_a_wrong_password_sets_no_cookie(cookie_client: TestClient) -> None:
+    response = cookie_client.post(
         "/cookie/login", data={"username": EMAIL, "password": "wrong-password"}, headers=FROM_APP
     )
     assert_error(response, 401, "invalid_credentials")
@@ -168,110 +172,120 @@ def test_cookie_login_with_a_wrong_password_sets_no_cookie(browser: TestClient) 
 # Requests authenticated by the cookie
 
 
-def test_the_access_cookie_authenticates_a_read_without_a_csrf_token(browser: TestClient) -> None:
-    logged_in(browser)
-    response = browser.get("/users/me")
+def test_the_access_cookie_authenticates_a_read_without_a_csrf_token(
+    cookie_client: TestClient,
+) -> None:
+    logged_in(cookie_client)
+    response = cookie_client.get("/users/me")
     assert response.status_code == 200
     assert response.json()["email"] == EMAIL
 
 
-def test_an_unsafe_cookie_request_without_the_csrf_header_is_refused(browser: TestClient) -> None:
-    logged_in(browser)
-    assert_error(rename(browser, unsafe(None)), 403, "csrf_failed")
+def test_an_unsafe_cookie_request_without_the_csrf_header_is_refused(
+    cookie_client: TestClient,
+) -> None:
+    logged_in(cookie_client)
+    assert_error(rename(cookie_client, unsafe(None)), 403, "csrf_failed")
 
 
-def test_an_unsafe_cookie_request_with_a_wrong_csrf_token_is_refused(browser: TestClient) -> None:
-    logged_in(browser)
-    assert_error(rename(browser, unsafe("not-the-token")), 403, "csrf_failed")
+def test_an_unsafe_cookie_request_with_a_wrong_csrf_token_is_refused(
+    cookie_client: TestClient,
+) -> None:
+    logged_in(cookie_client)
+    assert_error(rename(cookie_client, unsafe("not-the-token")), 403, "csrf_failed")
 
 
-def test_an_unsafe_cookie_request_with_its_csrf_token_is_served(browser: TestClient) -> None:
-    csrf_token = logged_in(browser)
-    response = rename(browser, unsafe(csrf_token))
+def test_an_unsafe_cookie_request_with_its_csrf_token_is_served(cookie_client: TestClient) -> None:
+    csrf_token = logged_in(cookie_client)
+    response = rename(cookie_client, unsafe(csrf_token))
     assert response.status_code == 200
     assert response.json()["full_name"] == "Ada"
 
 
 def test_an_unsafe_cookie_request_from_another_origin_is_refused_with_its_csrf_token(
-    browser: TestClient,
+    cookie_client: TestClient,
 ) -> None:
-    csrf_token = logged_in(browser)
-    assert_error(rename(browser, unsafe(csrf_token, origin=ELSEWHERE)), 403, "origin_refused")
+    csrf_token = logged_in(cookie_client)
+    assert_error(rename(cookie_client, unsafe(csrf_token, origin=ELSEWHERE)), 403, "origin_refused")
 
 
 def test_a_csrf_token_of_another_login_is_refused(
-    browser: TestClient, make_browser: Callable[..., TestClient]
+    cookie_client: TestClient, make_cookie_client: Callable[..., TestClient]
 ) -> None:
     """Header and cookie agree, but they are another session's: the token is
-    bound to the login, not only to what the browser holds."""
-    logged_in(browser)
-    other_token = logged_in(make_browser())
-    browser.cookies.set("__Host-csrf_token", other_token, domain="accounts.example.com")
-    assert_error(rename(browser, unsafe(other_token)), 403, "csrf_failed")
+    bound to the login, not only to what the cookie_client holds."""
+    logged_in(cookie_client)
+    other_token = logged_in(make_cookie_client())
+    cookie_client.cookies.set("__Host-csrf_token", other_token, domain="accounts.example.com")
+    assert_error(rename(cookie_client, unsafe(other_token)), 403, "csrf_failed")
 
 
-def test_a_csrf_header_that_differs_from_the_cookie_is_refused(browser: TestClient) -> None:
-    csrf_token = logged_in(browser)
-    browser.cookies.set("__Host-csrf_token", "planted", domain="accounts.example.com")
-    assert_error(rename(browser, unsafe(csrf_token)), 403, "csrf_failed")
+def test_a_csrf_header_that_differs_from_the_cookie_is_refused(cookie_client: TestClient) -> None:
+    csrf_token = logged_in(cookie_client)
+    cookie_client.cookies.set("__Host-csrf_token", "planted", domain="accounts.example.com")
+    assert_error(rename(cookie_client, unsafe(csrf_token)), 403, "csrf_failed")
 
 
 def test_a_bearer_request_needs_no_origin_or_csrf_token_beside_cookies(
-    browser: TestClient,
+    cookie_client: TestClient,
 ) -> None:
-    logged_in(browser)
-    tokens = browser.post("/login", data={"username": EMAIL, "password": STRONG_PASSWORD}).json()
-    response = rename(browser, auth_headers(tokens["access_token"]))
+    logged_in(cookie_client)
+    tokens = cookie_client.post(
+        "/login", data={"username": EMAIL, "password": STRONG_PASSWORD}
+    ).json()
+    response = rename(cookie_client, auth_headers(tokens["access_token"]))
     assert response.status_code == 200
 
 
-def test_a_non_ascii_csrf_header_is_refused_not_an_error(browser: TestClient) -> None:
-    logged_in(browser)
+def test_a_non_ascii_csrf_header_is_refused_not_an_error(cookie_client: TestClient) -> None:
+    logged_in(cookie_client)
     headers = [("Origin", APP), ("X-CSRF-Token", "caf\xe9".encode("latin-1"))]
-    response = browser.patch("/users/me", json={"full_name": "Ada"}, headers=headers)
+    response = cookie_client.patch("/users/me", json={"full_name": "Ada"}, headers=headers)
     assert_error(response, 403, "csrf_failed")
 
 
 # Refresh, the page's CSRF token, and logout
 
 
-def test_cookie_refresh_sets_new_tokens_and_keeps_the_csrf_token(browser: TestClient) -> None:
-    csrf_token = logged_in(browser)
-    old_access = browser.cookies.get("__Host-access_token")
-    response = browser.post("/cookie/refresh", headers=unsafe(csrf_token))
+def test_cookie_refresh_sets_new_tokens_and_keeps_the_csrf_token(cookie_client: TestClient) -> None:
+    csrf_token = logged_in(cookie_client)
+    old_access = cookie_client.cookies.get("__Host-access_token")
+    response = cookie_client.post("/cookie/refresh", headers=unsafe(csrf_token))
     assert response.status_code == 200
     cookies = set_cookies(response)
     assert cookies["__Host-access_token"]["value"] != old_access
     assert response.json()["csrf_token"] == csrf_token
-    assert browser.get("/users/me").status_code == 200
+    assert cookie_client.get("/users/me").status_code == 200
 
 
 def test_cookie_refresh_without_the_csrf_header_is_refused_and_changes_nothing(
-    browser: TestClient,
+    cookie_client: TestClient,
 ) -> None:
-    logged_in(browser)
-    response = browser.post("/cookie/refresh", headers=unsafe(None))
+    logged_in(cookie_client)
+    response = cookie_client.post("/cookie/refresh", headers=unsafe(None))
     assert_error(response, 403, "csrf_failed")
     assert "set-cookie" not in response.headers
 
 
-def test_cookie_refresh_from_another_origin_is_refused(browser: TestClient) -> None:
-    csrf_token = logged_in(browser)
-    response = browser.post("/cookie/refresh", headers=unsafe(csrf_token, origin=ELSEWHERE))
+def test_cookie_refresh_from_another_origin_is_refused(cookie_client: TestClient) -> None:
+    csrf_token = logged_in(cookie_client)
+    response = cookie_client.post("/cookie/refresh", headers=unsafe(csrf_token, origin=ELSEWHERE))
     assert_error(response, 403, "origin_refused")
 
 
 def test_cookie_refresh_without_a_refresh_cookie_is_not_authenticated(
-    browser: TestClient,
+    cookie_client: TestClient,
 ) -> None:
-    assert_error(browser.post("/cookie/refresh", headers=FROM_APP), 401, "not_authenticated")
+    assert_error(cookie_client.post("/cookie/refresh", headers=FROM_APP), 401, "not_authenticated")
 
 
-def test_cookie_refresh_of_an_ended_login_clears_the_cookies(browser: TestClient) -> None:
-    csrf_token = logged_in(browser)
-    tokens = browser.post("/login", data={"username": EMAIL, "password": STRONG_PASSWORD}).json()
-    browser.post("/logout/all", headers=auth_headers(tokens["access_token"]))
-    response = browser.post("/cookie/refresh", headers=unsafe(csrf_token))
+def test_cookie_refresh_of_an_ended_login_clears_the_cookies(cookie_client: TestClient) -> None:
+    csrf_token = logged_in(cookie_client)
+    tokens = cookie_client.post(
+        "/login", data={"username": EMAIL, "password": STRONG_PASSWORD}
+    ).json()
+    cookie_client.post("/logout/all", headers=auth_headers(tokens["access_token"]))
+    response = cookie_client.post("/cookie/refresh", headers=unsafe(csrf_token))
     assert_error(response, 401, "invalid_token")
     cleared = set_cookies(response)
     assert {name: cookie["max-age"] for name, cookie in cleared.items()} == {
@@ -281,58 +295,60 @@ def test_cookie_refresh_of_an_ended_login_clears_the_cookies(browser: TestClient
     }
 
 
-def test_the_page_gets_its_csrf_token_back_after_a_reload(browser: TestClient) -> None:
-    csrf_token = logged_in(browser)
-    response = browser.get("/cookie/session", headers=FROM_APP)
+def test_the_page_gets_its_csrf_token_back_after_a_reload(cookie_client: TestClient) -> None:
+    csrf_token = logged_in(cookie_client)
+    response = cookie_client.get("/cookie/session", headers=FROM_APP)
     assert response.status_code == 200
     assert response.json()["csrf_token"] == csrf_token
 
 
-def test_the_csrf_token_of_no_cookie_login_is_not_authenticated(browser: TestClient) -> None:
-    assert_error(browser.get("/cookie/session"), 401, "not_authenticated")
+def test_the_csrf_token_of_no_cookie_login_is_not_authenticated(cookie_client: TestClient) -> None:
+    assert_error(cookie_client.get("/cookie/session"), 401, "not_authenticated")
 
 
-def test_cookie_logout_ends_the_login_and_clears_its_cookies(browser: TestClient) -> None:
-    csrf_token = logged_in(browser)
-    access = browser.cookies.get("__Host-access_token")
-    response = browser.post("/cookie/logout", headers=unsafe(csrf_token))
+def test_cookie_logout_ends_the_login_and_clears_its_cookies(cookie_client: TestClient) -> None:
+    csrf_token = logged_in(cookie_client)
+    access = cookie_client.cookies.get("__Host-access_token")
+    response = cookie_client.post("/cookie/logout", headers=unsafe(csrf_token))
     assert response.status_code == 204
     assert all(cookie["max-age"] == "0" for cookie in set_cookies(response).values())
-    assert_error(browser.get("/users/me", headers=auth_headers(str(access))), 401, "invalid_token")
+    assert_error(
+        cookie_client.get("/users/me", headers=auth_headers(str(access))), 401, "invalid_token"
+    )
 
 
 def test_cookie_logout_without_the_csrf_header_is_refused_and_the_login_lives(
-    browser: TestClient,
+    cookie_client: TestClient,
 ) -> None:
-    logged_in(browser)
-    assert_error(browser.post("/cookie/logout", headers=unsafe(None)), 403, "csrf_failed")
-    assert browser.get("/users/me").status_code == 200
+    logged_in(cookie_client)
+    assert_error(cookie_client.post("/cookie/logout", headers=unsafe(None)), 403, "csrf_failed")
+    assert cookie_client.get("/users/me").status_code == 200
 
 
-def test_cookie_logout_without_cookies_answers_204(browser: TestClient) -> None:
-    assert browser.post("/cookie/logout", headers=FROM_APP).status_code == 204
+def test_cookie_logout_without_cookies_answers_204(cookie_client: TestClient) -> None:
+    assert cookie_client.post("/cookie/logout", headers=FROM_APP).status_code == 204
 
 
 # Development over http on this machine, and production
 
 
 def test_cookies_over_http_on_localhost_in_development_are_not_secure(
-    make_browser: Callable[..., TestClient],
+    make_cookie_client: Callable[..., TestClient],
 ) -> None:
-    browser = make_browser(base_url="http://localhost:8000", environment="development")
-    register(browser, email=EMAIL, password=STRONG_PASSWORD)
-    cookies = set_cookies(cookie_login(browser))
+    cookie_client = make_cookie_client(base_url="http://localhost:8000", environment="development")
+    register(cookie_client, email=EMAIL, password=STRONG_PASSWORD)
+    cookies = set_cookies(cookie_login(cookie_client))
     assert set(cookies) == {"access_token", "refresh_token", "csrf_token"}
     assert not any("secure" in cookie for cookie in cookies.values())
-    assert browser.get("/users/me").status_code == 200
+    assert cookie_client.get("/users/me").status_code == 200
 
 
 def test_cookies_in_production_are_secure_even_on_localhost(
-    make_browser: Callable[..., TestClient],
+    make_cookie_client: Callable[..., TestClient],
 ) -> None:
-    browser = make_browser(base_url="http://localhost:8000", environment="production")
-    register(browser, email=EMAIL, password=STRONG_PASSWORD)
-    cookies = set_cookies(cookie_login(browser))
+    cookie_client = make_cookie_client(base_url="http://localhost:8000", environment="production")
+    register(cookie_client, email=EMAIL, password=STRONG_PASSWORD)
+    cookies = set_cookies(cookie_login(cookie_client))
     assert set(cookies) == {"__Host-access_token", "__Secure-refresh_token", "__Host-csrf_token"}
     assert all("secure" in cookie for cookie in cookies.values())
 
@@ -341,9 +357,9 @@ def test_cookies_in_production_are_secure_even_on_localhost(
 
 
 def test_a_preflight_from_an_allowed_origin_allows_credentials_and_the_csrf_header(
-    browser: TestClient,
+    cookie_client: TestClient,
 ) -> None:
-    response = browser.options(
+    response = cookie_client.options(
         "/users/me",
         headers={
             "Origin": APP,
@@ -357,21 +373,21 @@ def test_a_preflight_from_an_allowed_origin_allows_credentials_and_the_csrf_head
     assert "x-csrf-token" in response.headers["access-control-allow-headers"].lower()
 
 
-def test_a_preflight_from_another_origin_is_refused(browser: TestClient) -> None:
-    response = browser.options(
+def test_a_preflight_from_another_origin_is_refused(cookie_client: TestClient) -> None:
+    response = cookie_client.options(
         "/users/me",
         headers={"Origin": ELSEWHERE, "Access-Control-Request-Method": "PATCH"},
     )
     assert_error(response, 400, "cors_rejected")
-    # Without it the browser shares nothing, whatever else the answer says.
+    # Without it the cookie_client shares nothing, whatever else the answer says.
     assert "access-control-allow-origin" not in response.headers
 
 
 def test_a_credentialed_read_from_an_allowed_origin_is_given_to_it_alone(
-    browser: TestClient,
+    cookie_client: TestClient,
 ) -> None:
-    logged_in(browser)
-    response = browser.get("/users/me", headers=FROM_APP)
+    logged_in(cookie_client)
+    response = cookie_client.get("/users/me", headers=FROM_APP)
     assert response.headers["access-control-allow-origin"] == APP
     assert response.headers["access-control-allow-credentials"] == "true"
     assert "origin" in response.headers["vary"].lower()
