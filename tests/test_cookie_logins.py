@@ -1,4 +1,4 @@
-"""Cookie logins for cookie_client apps: the cookies, the origin and CSRF rules of
+"""Cookie logins for browser apps: the cookies, the origin and CSRF rules of
 cookie-authenticated requests, refresh and logout from cookies, and CORS with
 credentials (docs/API-NOTES.md "Cookie logins")."""
 
@@ -25,7 +25,7 @@ EMAIL = "ada@example.com"
 def make_cookie_client(
     make_settings: Callable[..., Settings],
 ) -> Iterator[Callable[..., TestClient]]:
-    """Clients that keep cookies like a cookie_client, of a service at SERVICE."""
+    """Clients that keep cookies like a browser, of a service at SERVICE."""
     opened: list[TestClient] = []
 
     def make(base_url: str = SERVICE, **overrides: object) -> TestClient:
