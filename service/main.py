@@ -33,7 +33,7 @@ from service.outbox import Outbox, make_mailer
 from service.parts import Parts
 from service.ratelimit_headers import RateLimitHeadersMiddleware
 from service.recovery import Recovery
-from service.routes import auth, events, health, sessions, users
+from service.routes import auth, events, health, pages, sessions, users
 from service.routes import recovery as recovery_routes
 from service.security import PasswordHasher, TokenCodec
 from service.throttling import make_throttle
@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(recovery_routes.router)
     app.include_router(health.router)
+    app.include_router(pages.router)
     install_openapi(app, settings)
     return app
 

@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "logging_setup": 0,
     "security": 0,
     "threads": 0,
+    "links": 0,
     # 1. Tables, the database, and the plain values the domain passes around
     "models": 1,
     "database": 1,
@@ -60,6 +61,7 @@ LAYERS: dict[str, int] = {
     "middleware": 4,
     "ratelimit_headers": 4,
     "deps": 4,
+    "pages": 4,
     "routes": 4,
     "main": 4,
     "__main__": 4,
