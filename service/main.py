@@ -77,6 +77,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _wire_services(app, settings, database, hasher, outbox, audit)
     install_error_handlers(app)
     _install_middleware(app, settings)
+    _include_routes(app)
+    install_openapi(app, settings)
+    return app
+
+
+def _include_routes(app: FastAPI) -> None:
     app.include_router(auth.router)
     # Before users: /users/me/sessions must not be read as /users/{user_id}/sessions.
     app.include_router(sessions.router)
@@ -84,9 +90,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(recovery_routes.router)
     app.include_router(health.router)
+    # HTML for a person, outside the OpenAPI document (routes/pages.py).
     app.include_router(pages.router)
-    install_openapi(app, settings)
-    return app
 
 
 def _wire_services(
