@@ -30,7 +30,10 @@ CHROMIUM_ARGS = [
 ACTION_TIMEOUT_MS = 15_000
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an event loop
+# running on the main thread while it is open, and later tests that call
+# asyncio.run() (test_concurrency.py) would fail on it.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(

@@ -172,6 +172,7 @@ def test_a_refused_password_keeps_the_form_and_the_token_for_another_try(
     password = page.field("new_password")
     assert password.attrs["aria-invalid"] == "true"
     assert password.attrs["aria-describedby"] == "password-problems password-rules"
+    assert "autofocus" in password.attrs
     assert post_reset(mail_client, reset_token, NEW_PASSWORD).status_code == 200
     assert logs_in(mail_client, ada.email, NEW_PASSWORD)
 
