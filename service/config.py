@@ -9,9 +9,10 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from limits import parse as parse_limit
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service import links
 from service.networks import parse_networks
 from service.smtp_url import SmtpConfig
 
@@ -62,12 +63,15 @@ class Settings(BaseSettings):
     require_verified_email: bool = False
     reset_token_expire_minutes: int = Field(30, ge=1)
     verify_token_expire_minutes: int = Field(24 * 60, ge=1)
-    # The web app's pages that the messages link to; {token} is replaced by the
-    # token and {PUBLIC_APP_URL} by that setting.
-    public_app_url: str = "http://localhost:3000"
-    password_reset_url: str = "{PUBLIC_APP_URL}/reset-password?token={token}"
-    verify_email_url: str = "{PUBLIC_APP_URL}/verify-email?token={token}"
-    email_change_url: str = "{PUBLIC_APP_URL}/confirm-email?token={token}"
+    # Where the messages link to (service/links.py): the web app's pages when
+    # PUBLIC_APP_URL is set, else this service's own pages under PUBLIC_URL
+    # (absolute: messages are written away from any request). In a template,
+    # {token} is the token, {PUBLIC_APP_URL} and {PUBLIC_URL} those settings.
+    public_url: str = "http://localhost:8000"
+    public_app_url: str | None = None
+    password_reset_url: str | None = None
+    verify_email_url: str | None = None
+    email_change_url: str | None = None
     # Mail (service/outbox.py): SMTP when SMTP_URL is set; otherwise the log in
     # development and test, and nothing in production.
     # Security notices by mail (account_mail.py), each kind switched off by its own setting.
@@ -163,10 +167,24 @@ class Settings(BaseSettings):
 
     @field_validator("password_reset_url", "verify_email_url", "email_change_url")
     @classmethod
-    def _link_carries_the_token(cls, template: str) -> str:
-        if "{token}" not in template:
+    def _link_carries_the_token(cls, template: str | None) -> str | None:
+        if template and "{token}" not in template:
             raise ValueError("must contain {token}, where the link carries the token")
-        return template
+        return template or None
+
+    @field_validator("public_url", "public_app_url")
+    @classmethod
+    def _web_url(cls, url: str | None, info: ValidationInfo) -> str | None:
+        # An empty PUBLIC_APP_URL means no web app; the service's own URL is always needed.
+        return links.require_web_url(url) if url or info.field_name == "public_url" else None
+
+    @model_validator(mode="after")
+    def _links_open_a_web_page(self) -> "Settings":
+        given = {setting: getattr(self, setting) for setting in links.LINK_SETTINGS}
+        filled = links.resolve(given, public_url=self.public_url, app_url=self.public_app_url)
+        for setting, template in filled.items():
+            setattr(self, setting, template)
+        return self
 
     @field_validator("smtp_url")
     @classmethod
@@ -216,10 +234,9 @@ class Settings(BaseSettings):
             return "smtp"
         return "none" if self.environment == "production" else "console"
 
-    def app_link(self, template: str, token: str) -> str:
-        return template.replace("{PUBLIC_APP_URL}", self.public_app_url.rstrip("/")).replace(
-            "{token}", token
-        )
+    def app_link(self, template: str | None, token: str) -> str:
+        """The link of `template` (a link setting, filled in at start) for `token`."""
+        return links.fill(template or "", token, self.public_url, self.public_app_url)
 
     @cached_property
     def signing_key(self) -> str:

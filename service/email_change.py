@@ -63,6 +63,15 @@ def call_off(db: Session, *, user_id: int) -> None:
 
 
 class EmailChanges(Service):
+    async def link_email(self, *, token: str) -> str | None:
+        """The address an email change link can still move its account to; spends nothing."""
+        pending = await in_thread(self._peek, token)
+        return pending.new_email if pending else None
+
+    def _peek(self, token: str) -> Redeemed | None:
+        with self.database.sessions() as db:
+            return account_tokens.peek(db, token=token, purpose=Purpose.EMAIL_CHANGE)
+
     async def confirm(self, *, token: str, requester: Requester) -> UserRecord:
         """Move the token's account to the address the token was mailed to;
         the old address is told. 409 if another account has the address now."""

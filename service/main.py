@@ -34,7 +34,7 @@ from service.outbox import Outbox, make_mailer
 from service.parts import Parts
 from service.ratelimit_headers import RateLimitHeadersMiddleware
 from service.recovery import Recovery
-from service.routes import auth, cookies, events, health, sessions, users
+from service.routes import auth, cookies, events, health, pages, sessions, users
 from service.routes import recovery as recovery_routes
 from service.security import PasswordHasher, TokenCodec
 from service.throttling import make_throttle
@@ -78,6 +78,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _wire_services(app, settings, database, hasher, outbox, audit)
     install_error_handlers(app)
     _install_middleware(app, settings)
+    _include_routes(app)
+    install_openapi(app, settings)
+    return app
+
+
+def _include_routes(app: FastAPI) -> None:
     app.include_router(auth.router)
     app.include_router(cookies.router)
     # Before users: /users/me/sessions must not be read as /users/{user_id}/sessions.
@@ -86,8 +92,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(recovery_routes.router)
     app.include_router(health.router)
-    install_openapi(app, settings)
-    return app
+    # HTML for a person, outside the OpenAPI document (routes/pages.py).
+    app.include_router(pages.router)
 
 
 def _wire_services(

@@ -11,6 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service import links
 from service.config import Settings, serve_with, stop_serving
 from service.errors import entries_of, problem_response
 from service.logging_setup import current_request_id
@@ -133,6 +134,15 @@ _API_HEADERS = [
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
     (b"cache-control", b"no-store"),
 ]
+# The service's own pages (routes/pages.py) load their stylesheet and post their forms here.
+_PAGE_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'none'; style-src 'self'; form-action 'self'; "
+        b"frame-ancestors 'none'; base-uri 'none'",
+    ),
+    (b"cache-control", b"no-store"),
+]
 _EVERY_RESPONSE_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -158,7 +168,10 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         extra = list(_EVERY_RESPONSE_HEADERS)
-        if scope.get("path") not in _DOCUMENTATION_PATHS:
+        path = scope.get("path")
+        if path in links.PAGE_PATHS:
+            extra += _PAGE_HEADERS
+        elif path not in _DOCUMENTATION_PATHS:
             extra += _API_HEADERS
         if self.hsts:
             extra.append(_HSTS)

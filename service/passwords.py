@@ -22,6 +22,18 @@ def common_passwords() -> frozenset[str]:
         return frozenset(line.strip() for line in lines if line.strip())
 
 
+def password_rules(*, min_length: int) -> list[str]:
+    """The rules `password_problems` checks, in words for a person choosing a password."""
+    return [
+        f"At least {min_length} characters",
+        f"At most {BCRYPT_MAX_BYTES} bytes in UTF-8 (fewer characters with accents or emoji)",
+        "Not only digits",
+        "Not one of the well-known common passwords",
+        "Not too similar to your email address",
+        "No control characters",
+    ]
+
+
 def password_problems(password: str, *, min_length: int, email: str | None) -> list[str]:
     """Every rule `password` breaks, as messages for people; empty when it is acceptable."""
     problems = []

@@ -88,6 +88,19 @@ class Recovery(Service):
             to = user.email
         self.mail.verification(to=to, token=token, requester=requester)
 
+    # Looking at a link before it is used
+
+    async def reset_link_email(self, *, token: str) -> str | None:
+        """The address a reset link can still reset the password of; spends nothing."""
+        pending = await in_thread(self._peek, token, Purpose.PASSWORD_RESET)
+        return pending.email if pending else None
+
+    async def verification_link_email(self, *, token: str) -> str | None:
+        """The address a verification link can still confirm; spends nothing, so a
+        mail scanner that follows the link does not use it up."""
+        pending = await in_thread(self._peek, token, Purpose.VERIFY_EMAIL)
+        return pending.email if pending else None
+
     # Redeeming a token
 
     async def reset_password(self, *, token: str, new_password: str, requester: Requester) -> None:

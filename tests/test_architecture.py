@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "security": 0,
     "threads": 0,
     "csrf": 0,
+    "links": 0,
     # 1. Tables, the database, and the plain values the domain passes around
     "models": 1,
     "database": 1,
@@ -62,6 +63,7 @@ LAYERS: dict[str, int] = {
     "ratelimit_headers": 4,
     "deps": 4,
     "cookie_logins": 4,
+    "pages": 4,
     "routes": 4,
     "main": 4,
     "__main__": 4,

@@ -95,7 +95,7 @@ def test_asking_mails_a_single_use_link_to_the_new_address(
 
     message = inbox.wait_for_message(to=NEW_EMAIL, subject=EMAIL_CHANGE_SUBJECT)
     body = body_of(message)
-    assert f"http://localhost:3000/confirm-email?token={token_in(message)}" in body
+    assert f"http://localhost:8000/pages/confirm-email?token={token_in(message)}" in body
     assert "the account ada@example.com asked to change its email address" in body
     assert "within 24 hours" in body
     assert "The link works once" in body

@@ -174,7 +174,7 @@ def test_request_verification_mails_a_link_to_the_current_address(
     request_verification(mail_client, ada.access_token)
 
     message = inbox.wait_for_message(to=NEW_EMAIL, subject=VERIFY_SUBJECT)
-    assert f"http://localhost:3000/verify-email?token={token_in(message)}" in body_of(message)
+    assert f"http://localhost:8000/pages/verify-email?token={token_in(message)}" in body_of(message)
     settle(mail_client)
     assert inbox.matching(to=ada.email, subject=VERIFY_SUBJECT) == []
 
@@ -462,7 +462,7 @@ def test_with_required_verification_sign_up_mails_a_verification_link(
     assert signup(strict_client, "ada@example.com").status_code == 201
 
     message = inbox.wait_for_message(to="ada@example.com", subject=VERIFY_SUBJECT)
-    assert "http://localhost:3000/verify-email?token=" in body_of(message)
+    assert "http://localhost:8000/pages/verify-email?token=" in body_of(message)
 
 
 def test_with_required_verification_the_sign_up_link_verifies(

@@ -241,6 +241,70 @@ def test_settings_refuse_a_link_template_without_token(
         make_settings(**{setting: "{PUBLIC_APP_URL}/reset-password"})
 
 
+@pytest.mark.parametrize("setting", ["public_url", "public_app_url"])
+@pytest.mark.parametrize(
+    "url", ["localhost:3000", "ftp://files.example.com", "javascript:alert(1)"]
+)
+def test_settings_refuse_a_base_url_that_is_not_http(
+    make_settings: Callable[..., Settings], setting: str, url: str
+) -> None:
+    with pytest.raises(ValidationError, match="absolute http:// or https:// URL"):
+        make_settings(**{setting: url})
+
+
+def test_settings_refuse_a_link_template_that_makes_no_web_link(
+    make_settings: Callable[..., Settings],
+) -> None:
+    with pytest.raises(ValidationError, match="VERIFY_EMAIL_URL must be an absolute http"):
+        make_settings(verify_email_url="myapp://verify?token={token}")
+
+
+def test_settings_refuse_a_template_naming_public_app_url_when_it_is_unset(
+    make_settings: Callable[..., Settings],
+) -> None:
+    with pytest.raises(ValidationError, match=r"uses \{PUBLIC_APP_URL\}, which is not set"):
+        make_settings(password_reset_url="{PUBLIC_APP_URL}/reset?token={token}")
+
+
+def test_without_a_web_app_the_links_point_at_the_services_own_pages(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(public_url="https://accounts.example.com")
+
+    assert settings.app_link(settings.password_reset_url, "T") == (
+        "https://accounts.example.com/pages/reset-password?token=T"
+    )
+    assert settings.app_link(settings.verify_email_url, "T") == (
+        "https://accounts.example.com/pages/verify-email?token=T"
+    )
+    assert settings.app_link(settings.email_change_url, "T") == (
+        "https://accounts.example.com/pages/confirm-email?token=T"
+    )
+
+
+def test_an_empty_public_app_url_means_no_web_app(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(public_app_url="")
+
+    assert settings.public_app_url is None
+    assert settings.app_link(settings.verify_email_url, "T").endswith("/pages/verify-email?token=T")
+
+
+def test_with_a_web_app_the_links_point_at_its_pages(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(public_app_url="https://app.example.com/")
+
+    assert settings.app_link(settings.password_reset_url, "T") == (
+        "https://app.example.com/reset-password?token=T"
+    )
+    assert settings.app_link(settings.verify_email_url, "T") == (
+        "https://app.example.com/verify-email?token=T"
+    )
+    assert settings.app_link(settings.email_change_url, "T") == (
+        "https://app.example.com/confirm-email?token=T"
+    )
+
+
 def test_settings_refuse_mail_backend_smtp_without_smtp_url(
     make_settings: Callable[..., Settings],
 ) -> None:
@@ -483,7 +547,7 @@ def test_an_app_in_test_without_smtp_url_logs_the_reset_link(
     assert forgot(client, user.email).status_code == 202
     settle(client)
 
-    assert "http://localhost:3000/reset-password?token=" in mail_log(caplog)
+    assert "http://localhost:8000/pages/reset-password?token=" in mail_log(caplog)
 
 
 def test_an_app_in_production_without_smtp_url_logs_only_the_purpose(

@@ -175,13 +175,37 @@ def test_forgot_without_an_email_is_422_on_email(mail_client: TestClient) -> Non
 # The message
 
 
-def test_the_reset_link_points_at_the_web_apps_default_page(
+def test_without_a_web_app_the_reset_link_points_at_the_services_own_page(
     mail_client: TestClient, ada: Account, inbox: Inbox
 ) -> None:
     token = mailed_reset_token(mail_client, inbox, ada.email)
 
     message = inbox.wait_for_message(to=ada.email)
-    assert f"http://localhost:3000/reset-password?token={token}" in body_of(message)
+    assert f"http://localhost:8000/pages/reset-password?token={token}" in body_of(message)
+
+
+def test_the_reset_link_is_built_from_public_url(
+    make_mail_client: MakeClient, inbox: Inbox
+) -> None:
+    app_client = make_mail_client(public_url="https://accounts.example.com/")
+    account = register(app_client)
+
+    token = mailed_reset_token(app_client, inbox, account.email)
+
+    link = f"https://accounts.example.com/pages/reset-password?token={token}"
+    assert link in body_of(inbox.wait_for_message(to=account.email)).splitlines()
+
+
+def test_with_a_web_app_the_reset_link_points_at_its_default_page(
+    make_mail_client: MakeClient, inbox: Inbox
+) -> None:
+    app_client = make_mail_client(public_app_url="https://app.example.com")
+    account = register(app_client)
+
+    token = mailed_reset_token(app_client, inbox, account.email)
+
+    link = f"https://app.example.com/reset-password?token={token}"
+    assert link in body_of(inbox.wait_for_message(to=account.email)).splitlines()
 
 
 def test_the_reset_link_is_built_from_public_app_url_and_the_template(
