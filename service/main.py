@@ -33,7 +33,7 @@ from service.outbox import Outbox, make_mailer
 from service.parts import Parts
 from service.ratelimit_headers import RateLimitHeadersMiddleware
 from service.recovery import Recovery
-from service.routes import auth, events, health, sessions, users
+from service.routes import auth, docs, events, health, sessions, users
 from service.routes import recovery as recovery_routes
 from service.security import PasswordHasher, TokenCodec
 from service.throttling import make_throttle
@@ -73,6 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # routes/docs.py serves both pages without a CDN or an inline script.
+        docs_url=None,
+        redoc_url=None,
     )
     _wire_services(app, settings, database, hasher, outbox, audit)
     install_error_handlers(app)
@@ -84,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(recovery_routes.router)
     app.include_router(health.router)
+    app.include_router(docs.router)
     install_openapi(app, settings)
     return app
 

@@ -127,12 +127,15 @@ class BodySizeLimitMiddleware:
         return str(item["message"])
 
 
-# Pages that load Swagger UI or ReDoc from their CDN and may be cached.
-_DOCUMENTATION_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+# The OpenAPI document may be kept, if asked for again (a deploy changes it).
+# The documentation pages send their own CSP and Cache-Control (routes/docs.py):
+# one that forgot would get the API's, and load nothing.
+_DOCUMENTATION_PATHS = frozenset({"/openapi.json"})
 _API_HEADERS = [
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
     (b"cache-control", b"no-store"),
 ]
+_DOCUMENTATION_HEADERS = [_API_HEADERS[0], (b"cache-control", b"no-cache")]
 _EVERY_RESPONSE_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -158,8 +161,8 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         extra = list(_EVERY_RESPONSE_HEADERS)
-        if scope.get("path") not in _DOCUMENTATION_PATHS:
-            extra += _API_HEADERS
+        documentation = scope.get("path") in _DOCUMENTATION_PATHS
+        extra += _DOCUMENTATION_HEADERS if documentation else _API_HEADERS
         if self.hsts:
             extra.append(_HSTS)
 
