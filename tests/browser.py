@@ -30,7 +30,9 @@ CHROMIUM_ARGS = [
 ACTION_TIMEOUT_MS = 15_000
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's sync API is started, an
+# event loop runs on the main thread, and every later test's asyncio.run fails.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(
