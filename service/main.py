@@ -34,7 +34,7 @@ from service.outbox import Outbox, make_mailer
 from service.parts import Parts
 from service.ratelimit_headers import RateLimitHeadersMiddleware
 from service.recovery import Recovery
-from service.routes import auth, cookies, events, health, pages, sessions, users
+from service.routes import auth, cookies, docs, events, health, pages, sessions, users
 from service.routes import recovery as recovery_routes
 from service.security import PasswordHasher, TokenCodec
 from service.throttling import make_throttle
@@ -74,6 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # routes/docs.py serves both pages without a CDN or an inline script.
+        docs_url=None,
+        redoc_url=None,
     )
     _wire_services(app, settings, database, hasher, outbox, audit)
     install_error_handlers(app)
@@ -94,6 +97,7 @@ def _include_routes(app: FastAPI) -> None:
     app.include_router(health.router)
     # HTML for a person, outside the OpenAPI document (routes/pages.py).
     app.include_router(pages.router)
+    app.include_router(docs.router)
 
 
 def _wire_services(

@@ -128,8 +128,10 @@ class BodySizeLimitMiddleware:
         return str(item["message"])
 
 
-# Pages that load Swagger UI or ReDoc from their CDN and may be cached.
-_DOCUMENTATION_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+# The OpenAPI document may be kept, if asked for again (a deploy changes it).
+# The documentation pages send their own CSP and Cache-Control (routes/docs.py):
+# one that forgot would get the API's, and load nothing.
+_DOCUMENTATION_PATHS = frozenset({"/openapi.json"})
 _API_HEADERS = [
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
     (b"cache-control", b"no-store"),
@@ -143,6 +145,7 @@ _PAGE_HEADERS = [
     ),
     (b"cache-control", b"no-store"),
 ]
+_DOCUMENTATION_HEADERS = [_API_HEADERS[0], (b"cache-control", b"no-cache")]
 _EVERY_RESPONSE_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -171,7 +174,9 @@ class SecurityHeadersMiddleware:
         path = scope.get("path")
         if path in links.PAGE_PATHS:
             extra += _PAGE_HEADERS
-        elif path not in _DOCUMENTATION_PATHS:
+        elif path in _DOCUMENTATION_PATHS:
+            extra += _DOCUMENTATION_HEADERS
+        else:
             extra += _API_HEADERS
         if self.hsts:
             extra.append(_HSTS)
