@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from service import account_tokens, email_change, superusers
-from service.audit import EventKind
+from service.audit_events import EventKind
 from service.email_change import Asked
 from service.logins import Principal, token_rejected
 from service.models import MAX_ID, User

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from service import account_tokens
-from service.audit import EventKind, EventPage
+from service.audit_events import EventKind, EventPage
 from service.devices import device_name
 from service.emails import lookup_form
 from service.logins import EndedLogin, IssuedTokens, Principal, RefreshReuseError

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from service import account_tokens
 from service.account_tokens import Purpose, Redeemed
-from service.audit import EventKind
+from service.audit_events import EventKind
 from service.config import Settings
 from service.models import USER_RECORD_COLUMNS, User, UserRecord
 from service.parts import Service

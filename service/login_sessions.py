@@ -7,7 +7,7 @@ LoginStore.authenticate reads the login's revocation).
 
 import re
 
-from service.audit import EventKind
+from service.audit_events import EventKind
 from service.logins import LiveLogin, Principal
 from service.parts import Service
 from service.problems import DomainError, Problem

@@ -1,15 +1,31 @@
 """The error responses each route declares in the OpenAPI document."""
 
 from http import HTTPStatus
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, Field
 
 from service.config import Settings
 from service.errors import PROBLEMS, KeepPlaceholders, oauth_error_of
 from service.problems import Problem
-from service.schemas import ErrorEnvelope, OAuthErrorEnvelope
+
+
+class ErrorEntry(BaseModel):
+    code: str = Field(examples=["weak_password"])
+    message: str = Field(examples=["Password must be at least 8 characters"])
+    field: str | None = Field(examples=["password"])
+
+
+class ErrorEnvelope(BaseModel):
+    """The one shape of every 4xx and 5xx, as the OpenAPI document shows it."""
+
+    errors: list[ErrorEntry]
+
+
+class OAuthErrorEnvelope(ErrorEnvelope):
+    error: Literal["invalid_grant", "invalid_request", "unsupported_grant_type"]
 
 
 class Documented(NamedTuple):

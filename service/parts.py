@@ -3,7 +3,8 @@
 from dataclasses import dataclass
 
 from service.account_mail import AccountMail
-from service.audit import AuditTrail, EventKind
+from service.audit import AuditTrail
+from service.audit_events import EventKind
 from service.config import Settings
 from service.database import Database
 from service.logins import LoginStore, Principal

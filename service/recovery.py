@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from service import account_tokens
 from service.account_tokens import Purpose
-from service.audit import EventKind
+from service.audit_events import EventKind
 from service.models import USER_RECORD_COLUMNS, User, UserRecord
 from service.parts import Parts, Service
 from service.problems import DomainError, Problem

@@ -17,7 +17,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from service.audit import EventKind, EventPage
+from service.audit_events import EventKind, EventPage
 from service.config import serving_settings
 from service.emails import InvalidEmailError, normalize_email
 from service.models import EMAIL_MAX_LENGTH, FULL_NAME_MAX_LENGTH
@@ -282,21 +282,3 @@ class HealthDb(BaseModel):
     db: Literal["reachable"] = "reachable"
     # Where login and sign-up attempts are counted; it answered too.
     throttling_store: Literal["database", "redis", "off"]
-
-
-class ErrorEntry(BaseModel):
-    code: str = Field(examples=["weak_password"])
-    message: str = Field(examples=["Password must be at least 8 characters"])
-    field: str | None = Field(examples=["password"])
-
-
-class ErrorEnvelope(BaseModel):
-    errors: list[ErrorEntry]
-
-
-class OAuthErrorEnvelope(ErrorEnvelope):
-    error: Literal["invalid_grant", "invalid_request", "unsupported_grant_type"]
-
-
-def error_example(code: str, message: str, field: str | None = None, **extra: Any) -> dict:
-    return {"errors": [{"code": code, "message": message, "field": field}], **extra}

@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "links": 0,
     # 1. Tables, the database, and the plain values the domain passes around
     "models": 1,
+    "audit_events": 1,
     "database": 1,
     "ratelimit_storage": 1,
     "counters": 1,

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from service.audit import MAX_EVENT_ID
+from service.audit_events import MAX_EVENT_ID
 from service.deps import AuthenticationDep, CurrentUser, TargetUser
 from service.openapi import ALWAYS, SIGNED_IN, error_responses
 from service.problems import Problem
