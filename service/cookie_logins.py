@@ -33,7 +33,12 @@ class CookieLogins:
 
     def __init__(self, settings: Settings) -> None:
         self.csrf = CsrfTokens(settings.signing_key)
-        self.allowed_origins = frozenset(settings.cors_origins)
+        # Behind the platform's router, which ends TLS, a request reaches us
+        # as http: the service's own public origin is the one PUBLIC_URL names.
+        public = _origin_of(settings.public_url)
+        self.allowed_origins = frozenset(
+            [*settings.cors_origins, *([public.lower()] if public else [])]
+        )
         self.production = settings.environment == "production"
 
     def secure(self, request: Request) -> bool:
@@ -98,7 +103,8 @@ class CookieLogins:
         """Refuse a cookie request that a page of another origin sent.
 
         `Origin`, or failing it `Referer`, must be this service's own origin
-        or one of CORS_ORIGINS; a request that names neither is refused too.
+        (PUBLIC_URL's, or the one the request was sent to) or one of
+        CORS_ORIGINS; a request that names neither is refused too.
         """
         origin = request.headers.get("origin") or _origin_of(request.headers.get("referer"))
         own = f"{request.url.scheme}://{request.url.netloc}".lower()
