@@ -168,8 +168,8 @@ def make_client(make_settings: Callable[..., Settings]) -> Iterator[Callable[...
     """Clients of apps built with other settings, closed at the end of the test."""
     opened: list[TestClient] = []
 
-    def make(**overrides: object) -> TestClient:
-        test_client = TestClient(create_app(make_settings(**overrides)))
+    def make(base_url: str = "http://testserver", **overrides: object) -> TestClient:
+        test_client = TestClient(create_app(make_settings(**overrides)), base_url=base_url)
         test_client.__enter__()
         opened.append(test_client)
         return test_client

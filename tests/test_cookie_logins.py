@@ -2,7 +2,7 @@
 cookie-authenticated requests, refresh and logout from cookies, and CORS with
 credentials (docs/API-NOTES.md "Cookie logins")."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from http.cookies import SimpleCookie
 
 import httpx
@@ -11,7 +11,6 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from service.config import Settings
-from service.main import create_app
 from tests.helpers import STRONG_PASSWORD, assert_error, auth_headers, register
 
 SERVICE = "https://accounts.example.com"
@@ -22,22 +21,13 @@ EMAIL = "ada@example.com"
 
 
 @pytest.fixture
-def make_cookie_client(
-    make_settings: Callable[..., Settings],
-) -> Iterator[Callable[..., TestClient]]:
+def make_cookie_client(make_client: Callable[..., TestClient]) -> Callable[..., TestClient]:
     """Clients that keep cookies like a browser, of a service at SERVICE."""
-    opened: list[TestClient] = []
 
     def make(base_url: str = SERVICE, **overrides: object) -> TestClient:
-        settings = make_settings(cors_origins=APP, **overrides)
-        test_client = TestClient(create_app(settings), base_url=base_url)
-        test_client.__enter__()
-        opened.append(test_client)
-        return test_client
+        return make_client(base_url=base_url, cors_origins=APP, **overrides)
 
-    yield make
-    for test_client in reversed(opened):
-        test_client.__exit__(None, None, None)
+    return make
 
 
 @pytest.fixture
