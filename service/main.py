@@ -134,9 +134,11 @@ def _wire_services(
 
 def _login_store(settings: Settings, database: Database) -> LoginStore:
     tokens = TokenCodec(
-        key=settings.signing_key,
-        algorithm=settings.algorithm,
+        keys=settings.key_ring(),
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
         access_ttl=timedelta(minutes=settings.access_token_expire_minutes),
+        legacy_refresh_key=settings.legacy_refresh_key(),
     )
     return LoginStore(
         database=database,
