@@ -41,6 +41,18 @@ class SigningKey:
     jwk: dict[str, str] | None = None
 
 
+@dataclass(frozen=True)
+class PublishedKeys:
+    """The JWKS as served: its document, and how long caches may keep it."""
+
+    document: dict[str, list[dict[str, str]]]
+    max_age_seconds: int
+
+    @property
+    def cache_control(self) -> str:
+        return f"public, max-age={self.max_age_seconds}"
+
+
 class KeyRing:
     """The keys tokens verify against, by kid, and the one that signs."""
 
@@ -62,6 +74,9 @@ class KeyRing:
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         return {"keys": [key.jwk for key in self._keys.values() if key.jwk is not None]}
+
+    def published(self, *, max_age_seconds: int) -> PublishedKeys:
+        return PublishedKeys(document=self.jwks(), max_age_seconds=max_age_seconds)
 
 
 def hmac_key(secret: str, algorithm: str) -> SigningKey:
@@ -102,27 +117,32 @@ def thumbprint(jwk: dict[str, Any]) -> str:
 
 
 def read_private_keys(setting: str | None) -> list[str]:
-    """JWT_PRIVATE_KEYS: PEM blocks one after the other, or `@/path` entries
-    (a file of one or more PEM blocks), separated by commas or new lines.
-    A literal `\\n` counts as a new line, for platforms that keep one line only."""
-    if not setting:
-        return []
-    text = setting.replace("\\n", "\n")
-    pems = [match.group(0) for match in _PEM_BLOCK.finditer(text)]
-    for entry in re.split(r"[,\s]+", _PEM_BLOCK.sub(" ", text)):
-        if not entry:
-            continue
-        if not entry.startswith("@"):
-            raise KeyConfigError("JWT_PRIVATE_KEYS lists PEM private keys or @/path entries")
-        try:
-            content = Path(entry[1:]).read_text()
-        except OSError as exc:
-            raise KeyConfigError(f"cannot read the key file {entry[1:]}: {exc.strerror}") from None
-        found = [match.group(0) for match in _PEM_BLOCK.finditer(content)]
-        if not found:
-            raise KeyConfigError(f"the key file {entry[1:]} holds no PEM private key")
-        pems.extend(found)
+    """JWT_PRIVATE_KEYS, in order: PEM blocks one after the other, or `@/path`
+    entries (a file of one or more PEM blocks), separated by commas or new
+    lines. A literal `\\n` counts as a new line, for one-line platforms."""
+    text = (setting or "").replace("\\n", "\n")
+    pems: list[str] = []
+    position = 0
+    for block in [*_PEM_BLOCK.finditer(text), None]:
+        between = text[position : block.start() if block else len(text)]
+        pems.extend(pem for entry in re.split(r"[,\s]+", between) if entry for pem in _file(entry))
+        if block:
+            pems.append(block.group(0))
+            position = block.end()
     return pems
+
+
+def _file(entry: str) -> list[str]:
+    if not entry.startswith("@"):
+        raise KeyConfigError("JWT_PRIVATE_KEYS lists PEM private keys or @/path entries")
+    try:
+        content = Path(entry[1:]).read_text()
+    except OSError as exc:
+        raise KeyConfigError(f"cannot read the key file {entry[1:]}: {exc.strerror}") from None
+    found = [match.group(0) for match in _PEM_BLOCK.finditer(content)]
+    if not found:
+        raise KeyConfigError(f"the key file {entry[1:]} holds no PEM private key")
+    return found
 
 
 def build_key_ring(
