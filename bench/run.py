@@ -67,6 +67,7 @@ class Plan:
     wrk_threads: int
     wrk_timeout: int
     output: Path
+    algorithm: str = "HS256"  # JWT_ALGORITHM of the service under test
     settle_window: float = 0.5  # seconds over which a server must be idle to count as settled
 
     @property
@@ -120,6 +121,12 @@ def parse_args(argv: list[str]) -> Plan:
     parser.add_argument("--wrk-timeout", type=int, default=30, help="wrk request timeout, s")
     parser.add_argument("--output", type=Path, help="JSON file (default bench/results/...)")
     parser.add_argument(
+        "--algorithm",
+        choices=["HS256", "EdDSA", "ES256"],
+        default="HS256",
+        help="JWT_ALGORITHM the service signs with (EdDSA and ES256: a key made for the run)",
+    )
+    parser.add_argument(
         "--smoke",
         action="store_true",
         help="seconds-long check that the harness works: 1 run of 1 s per figure, 1 worker",
@@ -144,6 +151,7 @@ def parse_args(argv: list[str]) -> Plan:
         wrk_threads=options.wrk_threads,
         wrk_timeout=options.wrk_timeout,
         output=options.output or RESULTS / "latest.json",
+        algorithm=options.algorithm,
     )
 
 
@@ -163,6 +171,7 @@ def _smoke_plan(options: argparse.Namespace) -> Plan:
         wrk_timeout=options.wrk_timeout,
         # Its own file: a smoke run in CI must not overwrite the last real figures.
         output=options.output or RESULTS / "smoke.json",
+        algorithm=options.algorithm,
     )
 
 
@@ -475,7 +484,7 @@ def measure_servers(bench: Bench, url: str, workers: int, scratch: Path) -> None
     """Every figure of one worker count. The service and the yardstick are up
     together, so each ratio's two sides are measured in turn (one server idles
     while the other is measured)."""
-    env = server_env(url, workers, bench.plan.rounds)
+    env = server_env(url, workers, bench.plan.rounds, bench.plan.algorithm)
     figures = bench.results["servers"].setdefault(str(workers), {})
     with (
         service_server(bench, "service", workers, env) as server,
@@ -499,7 +508,7 @@ def measure_servers(bench: Bench, url: str, workers: int, scratch: Path) -> None
 def memory_server(bench: Bench, url: str) -> None:
     """The memory runs on a fresh server, so `before` is the RSS of a worker just started."""
     workers = bench.plan.memory_workers
-    env = server_env(url, workers, bench.plan.rounds)
+    env = server_env(url, workers, bench.plan.rounds, bench.plan.algorithm)
     with service_server(bench, "service-memory", workers, env) as server:
         measure_memory(bench, server)
 

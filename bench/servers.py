@@ -52,7 +52,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def server_env(database_url: str, workers: int, rounds: int) -> dict[str, str]:
+def server_env(
+    database_url: str, workers: int, rounds: int, algorithm: str = "HS256"
+) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DATABASE_URL=database_url,
@@ -61,8 +63,28 @@ def server_env(database_url: str, workers: int, rounds: int) -> dict[str, str]:
         BCRYPT_ROUNDS=str(rounds),
         WEB_CONCURRENCY=str(workers),
         RATE_LIMIT_ENABLED="false",
+        JWT_ALGORITHM=algorithm,
     )
+    env.pop("ALGORITHM", None)
+    if algorithm != "HS256":
+        env["JWT_PRIVATE_KEYS"] = _private_key_pem(algorithm)
     return env
+
+
+def _private_key_pem(algorithm: str) -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+    key = (
+        ed25519.Ed25519PrivateKey.generate()
+        if algorithm == "EdDSA"
+        else ec.generate_private_key(ec.SECP256R1())
+    )
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
 
 
 @contextmanager

@@ -1,9 +1,10 @@
-"""Command line: `python -m service [serve | migrate | create-superuser --email E]`."""
+"""Command line: `python -m service [serve | migrate | prune | keys | create-superuser]`."""
 
 import argparse
 import getpass
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -34,8 +35,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     superuser.add_argument("--email", required=True)
     superuser.add_argument("--full-name", default=None)
+    keys = commands.add_parser(
+        "keys",
+        help="generate a private key for JWT_PRIVATE_KEYS and print its kid and what to set "
+        "(writes no file unless --out is given)",
+    )
+    keys.add_argument("--algorithm", choices=["EdDSA", "ES256"], default="EdDSA")
+    keys.add_argument("--out", type=Path, help="write the PEM to this new file (mode 0600)")
     args = parser.parse_args(argv)
 
+    if args.command == "keys":
+        # Needs no settings: a key is made before the configuration that uses it.
+        return _keys(args.algorithm, args.out)
     settings = load_settings()
     if args.command == "migrate":
         return _migrate(settings)
@@ -44,6 +55,31 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "create-superuser":
         return _create_superuser(settings, email=args.email, full_name=args.full_name)
     return _serve(settings)
+
+
+def _keys(algorithm: str, out: Path | None) -> int:
+    from service.signing_keys import generate_private_key, private_pem
+
+    key = generate_private_key(algorithm)
+    pem = private_pem(key.private)
+    if out is not None:
+        try:
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            print(f"error: cannot create {out}: {exc.strerror}", file=sys.stderr)
+            return 1
+        with os.fdopen(fd, "w") as handle:
+            handle.write(pem)
+    print(f"# A new {algorithm} signing key, kid {key.kid}.")
+    print("# To rotate, add it to the keys you have, publish, wait JWKS_MAX_AGE_SECONDS,")
+    print("# then make it the signer (README: Tokens for other services).")
+    print(f"JWT_ALGORITHM={algorithm}")
+    if out is not None:
+        print(f"JWT_PRIVATE_KEYS=@{out.resolve()}")
+    else:
+        print(f'JWT_PRIVATE_KEYS="{pem.strip()}"')
+    print(f"JWT_SIGNING_KID={key.kid}")
+    return 0
 
 
 def _migrate(settings: Settings) -> int:

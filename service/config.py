@@ -9,10 +9,17 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from limits import parse as parse_limit
-from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from service import links
+from service import links, signing_keys
 from service.networks import parse_networks
 from service.smtp_url import SmtpConfig
 
@@ -21,7 +28,10 @@ MAX_PROXY_HOPS = 16
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    # Inputs stay out of error messages: some are secrets and private keys.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
     environment: Literal["development", "production", "test"] = "development"
     database_url: str = "sqlite:///./accounts.db"
@@ -29,7 +39,21 @@ class Settings(BaseSettings):
     # Where a development key is generated and kept, so restarts and every
     # worker sign with the same key.
     secret_key_file: str = ".secret_key"
-    algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    # JWT_ALGORITHM (ALGORITHM, its older name, still works): HS256 signs with
+    # SECRET_KEY and needs no setup; EdDSA and ES256 sign with JWT_PRIVATE_KEYS,
+    # whose public halves GET /.well-known/jwks.json publishes (signing_keys.py).
+    algorithm: Literal["HS256", "HS384", "HS512", "EdDSA", "ES256"] = Field(
+        "HS256", validation_alias=AliasChoices("JWT_ALGORITHM", "ALGORITHM", "algorithm")
+    )
+    # PEM blocks or @/path entries; one signs (JWT_SIGNING_KID, else the first),
+    # the others only verify: a key being rotated in or out.
+    jwt_private_keys: str | None = Field(None, repr=False)
+    jwt_signing_kid: str | None = None
+    # The tokens' `iss` and `aud`: by default PUBLIC_URL, both.
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    # How long caches may keep the JWKS: a new key is published this long before it signs.
+    jwks_max_age_seconds: int = Field(600, ge=0, le=86400)
     access_token_expire_minutes: int = Field(15, ge=1)
     refresh_token_expire_days: int = Field(30, ge=1)
     session_max_lifetime_days: int = Field(90, ge=1)
@@ -221,6 +245,41 @@ class Settings(BaseSettings):
                 f"SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes when ENVIRONMENT=production"
             )
         return self
+
+    @model_validator(mode="after")
+    def _usable_signing_keys(self) -> "Settings":
+        # Checked now, without the secret (which may not exist yet): the ring
+        # built here is dropped, create_app builds the serving one.
+        self._ring(secret=secrets.token_urlsafe(32))
+        return self
+
+    def _ring(self, *, secret: str) -> signing_keys.KeyRing:
+        try:
+            return signing_keys.build_key_ring(
+                algorithm=self.algorithm,
+                secret=secret,
+                private_pems=signing_keys.read_private_keys(self.jwt_private_keys),
+                signing_kid=self.jwt_signing_kid,
+            )
+        except signing_keys.KeyConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+    def key_ring(self) -> signing_keys.KeyRing:
+        """The keys tokens are signed and checked with, built anew on each call."""
+        return self._ring(secret=self.signing_key)
+
+    def legacy_refresh_key(self) -> signing_keys.SigningKey:
+        """SECRET_KEY as refresh tokens from before kids (or before EdDSA or ES256) were signed."""
+        hmac = self.algorithm if self.algorithm in signing_keys.HMAC_ALGORITHMS else "HS256"
+        return signing_keys.hmac_key(self.signing_key, hmac)
+
+    @property
+    def token_issuer(self) -> str:
+        return self.jwt_issuer or self.public_url
+
+    @property
+    def token_audience(self) -> str:
+        return self.jwt_audience or self.token_issuer
 
     @property
     def is_sqlite(self) -> bool:

@@ -22,6 +22,7 @@ from service.ratelimit_headers import quota_report
 from service.recovery import Recovery
 from service.requester import Requester
 from service.schemas import UserPublic
+from service.signing_keys import PublishedKeys
 from service.throttling import Throttle
 
 # Swagger UI's Authorize button logs in through this URL with the password grant.
@@ -60,6 +61,10 @@ async def get_throttle(request: Request) -> Throttle:
     return request.app.state.throttle
 
 
+async def get_published_keys(request: Request) -> PublishedKeys:
+    return request.app.state.published_keys
+
+
 async def get_requester(request: Request) -> Requester:
     """Who is asking: the client, as ClientAddressMiddleware resolved it, with
     the report the throttle notes its counts in (for the RateLimit headers)."""
@@ -79,6 +84,7 @@ CookieLoginsDep = Annotated[CookieLogins, Depends(get_cookie_logins)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 ThrottleDep = Annotated[Throttle, Depends(get_throttle)]
 RequesterDep = Annotated[Requester, Depends(get_requester)]
+PublishedKeysDep = Annotated[PublishedKeys, Depends(get_published_keys)]
 
 
 async def get_principal(

@@ -34,7 +34,17 @@ from service.outbox import Outbox, make_mailer
 from service.parts import Parts
 from service.ratelimit_headers import RateLimitHeadersMiddleware
 from service.recovery import Recovery
-from service.routes import auth, cookies, docs, events, health, pages, sessions, users
+from service.routes import (
+    auth,
+    cookies,
+    docs,
+    events,
+    health,
+    pages,
+    sessions,
+    users,
+    wellknown,
+)
 from service.routes import recovery as recovery_routes
 from service.security import PasswordHasher, TokenCodec
 from service.throttling import make_throttle
@@ -95,6 +105,7 @@ def _include_routes(app: FastAPI) -> None:
     app.include_router(events.router)
     app.include_router(recovery_routes.router)
     app.include_router(health.router)
+    app.include_router(wellknown.router)
     # HTML for a person, outside the OpenAPI document (routes/pages.py).
     app.include_router(pages.router)
     app.include_router(docs.router)
@@ -110,10 +121,11 @@ def _wire_services(
 ) -> None:
     """The services, built once from the same parts: each route takes the one it needs."""
     throttle = make_throttle(settings, database.autocommit)
+    logins = _login_store(settings, database)
     parts = Parts(
         database=database,
         hasher=hasher,
-        logins=_login_store(settings, database),
+        logins=logins,
         throttle=throttle,
         mail=AccountMail(outbox=outbox, settings=settings),
         audit=audit,
@@ -122,6 +134,9 @@ def _wire_services(
     app.state.database = database
     app.state.audit = audit
     app.state.throttle = throttle
+    app.state.published_keys = logins.tokens.keys.published(
+        max_age_seconds=settings.jwks_max_age_seconds
+    )
     app.state.accounts = Accounts(parts)
     app.state.authentication = Authentication(parts)
     app.state.recovery = Recovery(parts)
@@ -134,9 +149,11 @@ def _wire_services(
 
 def _login_store(settings: Settings, database: Database) -> LoginStore:
     tokens = TokenCodec(
-        key=settings.signing_key,
-        algorithm=settings.algorithm,
+        keys=settings.key_ring(),
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
         access_ttl=timedelta(minutes=settings.access_token_expire_minutes),
+        legacy_refresh_key=settings.legacy_refresh_key(),
     )
     return LoginStore(
         database=database,

@@ -1,4 +1,5 @@
-"""Password hashing and tokens: the only module that knows passlib and jose."""
+"""Password hashing and tokens: the only module that knows passlib, and with
+signing_keys.py the only one that knows PyJWT."""
 
 import asyncio
 import secrets
@@ -8,8 +9,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from jose import ExpiredSignatureError, JWTError, jwk, jwt
+import jwt
 from passlib.context import CryptContext
+
+from service.signing_keys import KeyRing, SigningKey
 
 BCRYPT_MAX_BYTES = 72
 
@@ -74,6 +77,8 @@ class PasswordHasher:
 
 ACCESS = "access"
 REFRESH = "refresh"
+# The JOSE `typ` of each kind: RFC 9068's for access tokens; our own for refresh tokens.
+TYPES = {ACCESS: "at+jwt", REFRESH: "refresh+jwt"}
 
 
 class TokenError(Exception):
@@ -99,14 +104,27 @@ class RefreshClaims:
 
 
 class TokenCodec:
-    """Signs and checks the service's JWTs with one key and one algorithm."""
+    """Signs the service's JWTs with the ring's signing key and checks them
+    against the ring: a token names its key by kid, and must use that key's
+    algorithm, issuer, audience and type."""
 
-    def __init__(self, *, key: str, algorithm: str, access_ttl: timedelta) -> None:
-        # Constructed once: given the bare secret, jose parses it (as JSON
-        # first) on every call, which is half the cost of checking a token.
-        self._key = jwk.construct(key, algorithm)
-        self._algorithm = algorithm
+    def __init__(
+        self,
+        *,
+        keys: KeyRing,
+        issuer: str,
+        audience: str,
+        access_ttl: timedelta,
+        legacy_refresh_key: SigningKey | None = None,
+    ) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
         self.access_ttl = access_ttl
+        # Refresh tokens of the secret from before kids (or before an
+        # asymmetric signer) still renew their logins instead of signing
+        # everyone out: refresh grant only, until they expire.
+        self._legacy_refresh_key = legacy_refresh_key
 
     def access_token(self, claims: AccessClaims, *, now: datetime | None = None) -> str:
         now = now or datetime.now(UTC)
@@ -150,34 +168,69 @@ class TokenCodec:
     ) -> str:
         claims = {
             "type": kind,
+            "iss": self.issuer,
+            "aud": self.audience,
             "sub": str(user_id),
             "iat": int(now.timestamp()),
             "exp": int(expires.timestamp()),
             "jti": uuid.uuid4().hex,
             **extra,
         }
-        return jwt.encode(claims, self._key, algorithm=self._algorithm)
+        key = self.keys.signing
+        headers = {"kid": key.kid, "typ": TYPES[kind]}
+        return jwt.encode(claims, key.private, algorithm=key.algorithm, headers=headers)
 
     def _decode(self, token: str, kind: str, *, verify_exp: bool) -> dict[str, Any]:
         try:
+            header = jwt.get_unverified_header(token)
+            key, legacy = self._key_for(header, kind)
             payload = jwt.decode(
                 token,
-                self._key,
-                algorithms=[self._algorithm],
-                # jose checks `exp` whenever it is required, so require it only when verifying.
-                options={
-                    "verify_exp": verify_exp,
-                    "require_exp": verify_exp,
-                    "require_sub": True,
-                },
+                key.public,
+                # The key's own algorithm only: an ES256 key is never an HMAC secret.
+                algorithms=[key.algorithm],
+                audience=None if legacy else self.audience,
+                issuer=None if legacy else self.issuer,
+                options=_LEGACY_OPTIONS[verify_exp] if legacy else _OPTIONS[verify_exp],
             )
-        except ExpiredSignatureError as exc:
+        except jwt.ExpiredSignatureError as exc:
             raise TokenExpiredError from exc
-        except (JWTError, ValueError, TypeError) as exc:
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
             raise TokenError from exc
         if payload.get("type") != kind:
             raise TokenError
         return payload
+
+    def _key_for(self, header: dict[str, Any], kind: str) -> tuple[SigningKey, bool]:
+        """The key `header` names, and whether the token is from before kids."""
+        if header.get("alg") is None or header.get("alg") == "none":
+            raise TokenError
+        if "kid" not in header and kind == REFRESH and self._legacy_refresh_key:
+            return self._legacy_refresh_key, True
+        key = self.keys.find(header.get("kid"))
+        legacy = self._legacy_refresh_key
+        if key is None and kind == REFRESH and legacy and header.get("kid") == legacy.kid:
+            key = legacy
+        if key is None or header.get("alg") != key.algorithm:
+            raise TokenError
+        if header.get("typ") != TYPES[kind]:
+            raise TokenError
+        return key, False
+
+
+def _options(*, verify_exp: bool, legacy: bool) -> dict[str, Any]:
+    # `exp` is required only when it is checked: logout takes expired refresh tokens.
+    required = ["sub", "iat", *(["exp"] if verify_exp else [])]
+    return {
+        "verify_exp": verify_exp,
+        # Not an authorization fact: a clock a second behind must not refuse a fresh token.
+        "verify_iat": False,
+        "require": required if legacy else [*required, "iss", "aud"],
+    }
+
+
+_OPTIONS = {flag: _options(verify_exp=flag, legacy=False) for flag in (True, False)}
+_LEGACY_OPTIONS = {flag: _options(verify_exp=flag, legacy=True) for flag in (True, False)}
 
 
 def _user_id(payload: dict[str, Any]) -> int:

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import jwt
 from fastapi.testclient import TestClient
-from jose import jwt
 from sqlalchemy import Engine, func, select, update
 
 from service.models import AuthEvent, Login, User
+from service.security import TYPES
+from service.signing_keys import hmac_key
 
 STRONG_PASSWORD = "correct-horse-battery-9"
 OTHER_PASSWORD = "staple-orbit-lantern-42"
@@ -150,15 +152,33 @@ def codes(entries: list[dict]) -> list[tuple[str, str | None]]:
 
 
 def claims_of(token: str) -> dict[str, Any]:
-    return jwt.get_unverified_claims(token)
+    return jwt.decode(token, options={"verify_signature": False})
 
 
 def header_of(token: str) -> dict[str, Any]:
     return jwt.get_unverified_header(token)
 
 
-def sign(claims: dict[str, Any], key: str, algorithm: str = "HS256") -> str:
-    return jwt.encode(claims, key, algorithm=algorithm)
+def sign(
+    claims: dict[str, Any],
+    key: Any,
+    algorithm: str = "HS256",
+    *,
+    headers: dict[str, Any] | None = None,
+) -> str:
+    """`claims` signed with the secret `key` under the header the service would
+    give them: the kid of that secret and the typ of the claims' type, so a
+    test changes only what it names (`headers` overrides or adds members)."""
+    header = {"kid": hmac_key(key, algorithm).kid} if algorithm.startswith("HS") else {}
+    if claims.get("type") in TYPES:
+        header["typ"] = TYPES[claims["type"]]
+    return jwt.encode(claims, key, algorithm=algorithm, headers={**header, **(headers or {})})
+
+
+def forged_token(header: dict[str, Any], claims: dict[str, Any], signature: bytes = b"") -> str:
+    """A JWT assembled by hand, as an attacker would, whatever its header says."""
+    signed = f"{_b64(header)}.{_b64(claims)}"
+    return f"{signed}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
 
 
 def _b64(data: dict[str, Any]) -> str:

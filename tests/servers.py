@@ -19,6 +19,7 @@ STOP_TIMEOUT_SECONDS = 10
 SETTING_VARIABLES = frozenset(name.upper() for name in Settings.model_fields) | {
     "WEB_CONCURRENCY",
     "PORT",
+    "JWT_ALGORITHM",
 }
 
 

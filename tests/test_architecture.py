@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "problems": 0,
     "logging_setup": 0,
     "security": 0,
+    "signing_keys": 0,
     "threads": 0,
     "csrf": 0,
     "links": 0,

@@ -16,7 +16,6 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from jose import jwt
 from sqlalchemy import Engine, insert, select
 
 from service import account_tokens
@@ -25,7 +24,15 @@ from service.config import Settings
 from service.main import create_app
 from service.models import AccountToken, Login, User
 from service.security import PasswordHasher
-from tests.helpers import STRONG_PASSWORD, assert_envelope, claims_of, sign, unsigned_token
+from tests.helpers import (
+    STRONG_PASSWORD,
+    assert_envelope,
+    claims_of,
+    forged_token,
+    header_of,
+    sign,
+    unsigned_token,
+)
 
 # Bodies, forms and headers are refused before any SQL: once, on SQLite.
 # What reaches the database as a value (ids in paths, query values, tokens,
@@ -1050,8 +1057,11 @@ def forged_tokens(hostile_client: TestClient, world: World) -> dict[str, str]:
 
 
 def _with_header(claims: dict[str, Any], key: str, header: dict[str, str]) -> str:
-
-    return jwt.encode(claims, key, algorithm="HS256", headers=header)
+    """HMAC-signed under a header that claims otherwise."""
+    signed = sign(claims, key)
+    _header, payload, signature = signed.split(".")
+    forged_header = forged_token({**header_of(signed), **header}, {}).split(".")[0]
+    return f"{forged_header}.{payload}.{signature}"
 
 
 FORGED = [
