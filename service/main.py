@@ -34,7 +34,18 @@ from service.outbox import Outbox, make_mailer
 from service.parts import Parts
 from service.ratelimit_headers import RateLimitHeadersMiddleware
 from service.recovery import Recovery
-from service.routes import auth, cookies, docs, events, health, pages, sessions, users
+from service.routes import (
+    auth,
+    cookies,
+    docs,
+    events,
+    health,
+    metadata,
+    pages,
+    revoke,
+    sessions,
+    users,
+)
 from service.routes import recovery as recovery_routes
 from service.security import PasswordHasher, TokenCodec
 from service.throttling import make_throttle
@@ -88,6 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _include_routes(app: FastAPI) -> None:
     app.include_router(auth.router)
+    app.include_router(revoke.router)
+    app.include_router(metadata.router)
     app.include_router(cookies.router)
     # Before users: /users/me/sessions must not be read as /users/{user_id}/sessions.
     app.include_router(sessions.router)
