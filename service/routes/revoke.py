@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 from pydantic import BaseModel, Field
 
-from service.deps import AuthenticationDep, RequesterDep
+from service.deps import AuthenticationDep, RequesterDep, repeated_fields
 from service.openapi import WITH_BODY, error_responses
 from service.problems import DomainError, Problem
 
@@ -23,13 +23,6 @@ class RevocationRequest(BaseModel):
     client_id: str | None = Field(
         None, description="Accepted and ignored: the clients are public (no client authentication)"
     )
-
-
-async def _once(request: Request) -> None:
-    form = await request.form()  # already parsed for the route: Starlette caches it
-    repeated = sorted({name for name, _ in form.multi_items() if len(form.getlist(name)) > 1})
-    if repeated:
-        raise DomainError(Problem.PARAMETER_REPEATED, *repeated)
 
 
 @router.post(
@@ -50,7 +43,9 @@ async def revoke(
     authentication: AuthenticationDep,
     requester: RequesterDep,
 ) -> Response:
-    await _once(request)
+    repeated = await repeated_fields(request)
+    if repeated:
+        raise DomainError(Problem.PARAMETER_REPEATED, *repeated)
     if not form.token:
         raise DomainError(Problem.PARAMETER_MISSING, "token")
     await authentication.revoke(token=form.token, hint=form.token_type_hint, requester=requester)
