@@ -75,6 +75,16 @@ class Authentication(Service):
         if ended is not None:
             self._record(EventKind.LOGGED_OUT, ended, requester)
 
+    async def revoke(self, *, token: str, hint: str | None, requester: Requester) -> None:
+        """RFC 7009: a refresh or access token ends its login, so both stop at
+        once. Unthrottled: it answers the same for every token a guesser could
+        try, and ending a login needs a token that already could (by /logout).
+        """
+        ended = await in_thread(self._revoke, token, hint == "access_token")
+        # Like log_out: only a login this ended is an event.
+        if ended is not None:
+            self._record(EventKind.LOGGED_OUT, ended, requester)
+
     def login_of(self, refresh_token: str, *, expired_too: bool = False) -> str:
         """The login id a refresh token names, checked by its signature only."""
         return self.logins.login_of(refresh_token, expired_too=expired_too)
@@ -202,6 +212,24 @@ class Authentication(Service):
     def _rotate(self, refresh_token: str, requester: Requester) -> IssuedTokens:
         self.throttle.spend_refresh(requester)
         return self.logins.rotate(refresh_token=refresh_token)
+
+    def _revoke(self, token: str, access_first: bool) -> EndedLogin | None:
+        # The hint only saves a decode: the two kinds cannot be taken for each other.
+        if access_first:
+            return self._revoke_access(token) or self.logins.revoke(refresh_token=token)
+        return self.logins.revoke(refresh_token=token) or self._revoke_access(token)
+
+    def _revoke_access(self, token: str) -> EndedLogin | None:
+        """An access token counts only while it would be taken: a stale one,
+        found in a log, must not be a switch that ends someone's login."""
+        try:
+            principal = self.logins.authenticate(access_token=token)
+        except DomainError:
+            return None
+        user_id, login_id = principal.user.id, principal.login_id
+        if self.logins.end(user_id=user_id, login_id=login_id) is None:
+            return None
+        return EndedLogin(user_id=user_id, login_id=login_id)
 
     def _end_credentials(self, user_id: int) -> None:
         with self.database.sessions() as db, db.begin():

@@ -275,7 +275,7 @@ class Settings(BaseSettings):
 
     @property
     def token_issuer(self) -> str:
-        return self.jwt_issuer or self.public_url
+        return self.jwt_issuer or self.public_url.rstrip("/")
 
     @property
     def token_audience(self) -> str:

@@ -65,6 +65,13 @@ async def get_published_keys(request: Request) -> PublishedKeys:
     return request.app.state.published_keys
 
 
+async def repeated_fields(request: Request) -> list[str]:
+    """The form's fields sent more than once: RFC 6749 3.2 makes each an
+    invalid request, never a choice between the values."""
+    form = await request.form()  # already parsed for the route: Starlette caches it
+    return sorted({name for name, _ in form.multi_items() if len(form.getlist(name)) > 1})
+
+
 async def get_requester(request: Request) -> Requester:
     """Who is asking: the client, as ClientAddressMiddleware resolved it, with
     the report the throttle notes its counts in (for the RateLimit headers)."""

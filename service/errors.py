@@ -146,6 +146,21 @@ PROBLEMS: dict[Problem, Spec] = {
     Problem.SENT_TWICE: Spec(
         422, ErrorCode.INVALID_VALUE, "Must be sent once", example=(("field", "username"),)
     ),
+    # /login's 422s predate the revocation endpoint; RFC 7009 says 400 for these.
+    Problem.PARAMETER_MISSING: Spec(
+        400,
+        ErrorCode.FIELD_REQUIRED,
+        "Field required",
+        oauth_error=OAuthError.INVALID_REQUEST,
+        example=(("field", "token"),),
+    ),
+    Problem.PARAMETER_REPEATED: Spec(
+        400,
+        ErrorCode.INVALID_VALUE,
+        "Must be sent once",
+        oauth_error=OAuthError.INVALID_REQUEST,
+        example=(("field", "token"),),
+    ),
     Problem.INVALID_VALUE: Spec(
         422,
         ErrorCode.INVALID_VALUE,
@@ -185,7 +200,7 @@ PROBLEMS: dict[Problem, Spec] = {
 }
 
 # Route names of the OAuth2 token endpoints, whose errors also carry `error`.
-TOKEN_ROUTE_NAMES = frozenset({"login", "refresh"})
+TOKEN_ROUTE_NAMES = frozenset({"login", "refresh", "revoke"})
 # RFC 6749 5.2, for a token endpoint's error whose spec names none.
 _OAUTH_BY_STATUS = {
     400: OAuthError.INVALID_REQUEST,

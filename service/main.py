@@ -40,7 +40,9 @@ from service.routes import (
     docs,
     events,
     health,
+    metadata,
     pages,
+    revoke,
     sessions,
     users,
     wellknown,
@@ -98,6 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _include_routes(app: FastAPI) -> None:
     app.include_router(auth.router)
+    app.include_router(revoke.router)
+    app.include_router(metadata.router)
     app.include_router(cookies.router)
     # Before users: /users/me/sessions must not be read as /users/{user_id}/sessions.
     app.include_router(sessions.router)

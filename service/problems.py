@@ -30,6 +30,9 @@ class Problem(StrEnum):
     # Input the request layer refuses
     FIELD_REQUIRED = "field_required"
     SENT_TWICE = "sent_twice"
+    # RFC 7009 2.2.1 makes these a 400 on the revocation endpoint
+    PARAMETER_MISSING = "parameter_missing"
+    PARAMETER_REPEATED = "parameter_repeated"
     INVALID_VALUE = "invalid_value"
     INVALID_EMAIL = "invalid_email"
     INVALID_JSON = "invalid_json"

@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "threads": 0,
     "csrf": 0,
     "links": 0,
+    "server_metadata": 0,
     # 1. Tables, the database, and the plain values the domain passes around
     "models": 1,
     "audit_events": 1,

@@ -495,6 +495,36 @@ RAW_LOGIN_CASES = [
         ("60kb-unknown-field", b"junk=" + b"j" * KB60, FORM),
     ]
 ]
+# /revoke answers 200 to any token that is not a live one of ours (RFC 7009
+# 2.2), garbage included: only what it must refuse is here; the rest is
+# test_hostile_revocation_token_is_200_and_changes_nothing below.
+RAW_REVOKE_CASES = [
+    Case(id=f"revoke-raw-{label}", method="POST", path="/revoke", content=body, headers=headers)
+    for label, body, headers in [
+        ("duplicate-token-victim-first", b"token={refresh}&token=garbage", FORM),
+        ("duplicate-token-victim-last", b"token=garbage&token={refresh}", FORM),
+        ("duplicate-access-token", b"token={access}&token={access}", FORM),
+        (
+            "duplicate-hint",
+            b"token={refresh}&token_type_hint=refresh_token&token_type_hint=access_token",
+            FORM,
+        ),
+        ("no-token", b"token_type_hint=refresh_token&client_id=app", FORM),
+        ("empty-token", b"token=", FORM),
+        ("only-separators", b"&&&&==&=", FORM),
+        ("empty", b"", FORM),
+        ("json-body", b'{"token": "{refresh}"}', {"Content-Type": "application/json"}),
+        ("text-plain", b"token={refresh}", {"Content-Type": "text/plain"}),
+        ("multipart-no-boundary", b"token={refresh}", {"Content-Type": "multipart/form-data"}),
+        (
+            "multipart-garbage",
+            b"--x\r\nContent-Disposition: form-data\r\n\r\n\xff\r\n--x",
+            {"Content-Type": "multipart/form-data; boundary=x"},
+        ),
+        ("over-the-body-limit", b"token=" + b"t" * (65 * 1024), FORM),
+        ("60kb-unknown-field", b"junk=" + b"j" * KB60, FORM),
+    ]
+]
 
 HUGE_IDS = {
     "int32-plus-one": str(2**31),
@@ -741,6 +771,7 @@ ALL_CASES = JSON_CASES + BODY_CASES + LOGIN_CASES + RAW_LOGIN_CASES + PATH_CASES
 ALL_CASES += SESSION_PATH_CASES
 ALL_CASES += AUTH_CASES
 ALL_CASES += COOKIE_CASES
+ALL_CASES += RAW_REVOKE_CASES
 
 
 # The module's app, and the users each case starts with.
@@ -894,7 +925,7 @@ RFC6749_ERRORS = {400: {"invalid_request", "unsupported_grant_type"}, 401: {"inv
 def assert_error_envelope(response: httpx.Response) -> None:
     """The envelope; on the token endpoints with the RFC 6749 code that fits the status."""
     oauth_error = None
-    if response.request.url.path in ("/login", "/refresh"):
+    if response.request.url.path in ("/login", "/refresh", "/revoke"):
         oauth_error = response.json().get("error")
         expected = RFC6749_ERRORS.get(response.status_code, {"invalid_request"})
         if response.status_code in (413, 429):
@@ -1156,3 +1187,33 @@ def test_refresh_token_of_a_deleted_and_recreated_user_is_401(
     response = hostile_client.post("/refresh", json={"refresh_token": victim["refresh_token"]})
 
     assert response.status_code == 401
+
+
+# A hostile token is still only a token not ours, to /revoke: RFC 7009 2.2's
+# 200, with no body, never a 500, and nothing ends.
+HOSTILE_REVOCATIONS: dict[str, bytes] = {
+    "nul": b"token=ada%00lovelace",
+    "victims-token-and-a-nul": b"token={refresh}%00",
+    "invalid-utf8": b"token=\xff\xfe\xfd",
+    "percent-invalid-utf8": b"token=%ff%fe%fd",
+    "control-characters": b"token=%01%1b%7f",
+    "crlf": b"token=abc%0d%0aX-Evil:%201",
+    "60kb": b"token=" + b"t" * KB60,
+    "access-token-shape": b"token=e30.e30.e30",
+    "rtl-override": b"token=%e2%80%aeabc",
+    "whitespace": b"token=%20%20",
+    "unknown-hint": b"token=garbage&token_type_hint=" + b"h" * 4096,
+    "huge-client-id": b"token=garbage&client_id=" + b"c" * 4096,
+}
+
+
+@pytest.mark.parametrize("body", HOSTILE_REVOCATIONS.values(), ids=HOSTILE_REVOCATIONS.keys())
+def test_hostile_revocation_token_is_200_and_changes_nothing(
+    hostile_client: TestClient, world: World, db_engine: Engine, body: bytes
+) -> None:
+    before = snapshot(db_engine)
+
+    response = hostile_client.post("/revoke", content=fill(body, world), headers=FORM)
+
+    assert (response.status_code, response.content) == (200, b"")
+    assert snapshot(db_engine) == before

@@ -11,6 +11,7 @@ from service.deps import (
     RequesterDep,
     get_authentication,
     get_requester,
+    repeated_fields,
 )
 from service.logins import IssuedTokens
 from service.openapi import ALWAYS, SIGNED_IN, WITH_BODY, error_responses
@@ -38,14 +39,6 @@ class TokenRequest(BaseModel):
     refresh_token: PrintableText | None = Field(None, max_length=4096)
     client_id: str | None = Field(None, max_length=256)
     client_secret: str | None = Field(None, max_length=256)
-
-
-async def _single_valued(request: Request) -> None:
-    """RFC 6749 3.2: a parameter sent twice is an invalid request, not a choice."""
-    form = await request.form()  # already parsed for the route: Starlette caches it
-    repeated = sorted({name for name, _ in form.multi_items() if len(form.getlist(name)) > 1})
-    if repeated:
-        raise DomainError(Problem.SENT_TWICE, *repeated)
 
 
 def _no_store(response: Response) -> None:
@@ -87,7 +80,9 @@ async def login(
     authentication: AuthenticationDep,
     requester: RequesterDep,
 ) -> TokenPair:
-    await _single_valued(request)
+    repeated = await repeated_fields(request)
+    if repeated:
+        raise DomainError(Problem.SENT_TWICE, *repeated)
     _no_store(response)
     grant_type = form.grant_type or "password"
     if grant_type == "refresh_token":
