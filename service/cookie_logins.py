@@ -63,6 +63,13 @@ class CookieLogins:
     def refresh_token(self, request: Request) -> str | None:
         return request.cookies.get(self.names(request)[1]) or None
 
+    def signed_in_refresh_token(self, request: Request) -> str:
+        """The refresh cookie, for a route that needs a cookie login to act on."""
+        token = self.refresh_token(request)
+        if token is None:
+            raise DomainError(Problem.NOT_AUTHENTICATED)
+        return token
+
     def give(self, response: Response, request: Request, tokens: IssuedTokens) -> str:
         """Set the login's cookies on `response`; the CSRF token, for the body."""
         access, refresh, csrf = self.names(request)

@@ -7,7 +7,7 @@ threadpool hop, and the services take their own blocking work off the loop.
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Request, Response
 from fastapi.security import OAuth2PasswordBearer
 
 from service.accounts import Accounts
@@ -63,6 +63,13 @@ async def get_throttle(request: Request) -> Throttle:
 
 async def get_published_keys(request: Request) -> PublishedKeys:
     return request.app.state.published_keys
+
+
+def no_store(response: Response) -> Response:
+    """RFC 6749 5.1: an answer that holds or speaks of a token is never cached."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
 
 
 async def repeated_fields(request: Request) -> list[str]:

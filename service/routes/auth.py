@@ -11,6 +11,7 @@ from service.deps import (
     RequesterDep,
     get_authentication,
     get_requester,
+    no_store,
     repeated_fields,
 )
 from service.logins import IssuedTokens
@@ -39,12 +40,6 @@ class TokenRequest(BaseModel):
     refresh_token: PrintableText | None = Field(None, max_length=4096)
     client_id: str | None = Field(None, max_length=256)
     client_secret: str | None = Field(None, max_length=256)
-
-
-def _no_store(response: Response) -> None:
-    # RFC 6749 5.1: token responses must not be cached.
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
 
 
 def _require(form: TokenRequest, *names: str) -> list[str]:
@@ -83,7 +78,7 @@ async def login(
     repeated = await repeated_fields(request)
     if repeated:
         raise DomainError(Problem.SENT_TWICE, *repeated)
-    _no_store(response)
+    no_store(response)
     grant_type = form.grant_type or "password"
     if grant_type == "refresh_token":
         (refresh_token,) = _require(form, "refresh_token")
@@ -122,7 +117,7 @@ async def refresh(body: RefreshRequest, request: Request, response: Response) ->
     # The hottest write path: the service and requester are read directly
     # rather than declared as dependencies (FastAPI's resolution of them costs
     # more than parsing the body).
-    _no_store(response)
+    no_store(response)
     authentication = await get_authentication(request)
     requester = await get_requester(request)
     tokens = await authentication.refresh(refresh_token=body.refresh_token, requester=requester)

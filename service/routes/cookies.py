@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request, Response, status
 from pydantic import BaseModel, Field
 
 from service.cookie_logins import CookieLogins
-from service.deps import AuthenticationDep, CookieLoginsDep, RequesterDep
+from service.deps import AuthenticationDep, CookieLoginsDep, RequesterDep, no_store
 from service.errors import problem_response
 from service.login_values import IssuedTokens
 from service.openapi import ALWAYS, WITH_BODY, error_responses
@@ -38,15 +38,10 @@ class CookieSession(BaseModel):
     )
 
 
-def _no_store(response: Response) -> None:
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-
-
 def _opened(
     response: Response, request: Request, cookies: CookieLogins, tokens: IssuedTokens
 ) -> CookieSession:
-    _no_store(response)
+    no_store(response)
     csrf_token = cookies.give(response, request, tokens)
     return CookieSession(csrf_token=csrf_token, expires_in=tokens.expires_in)
 
@@ -102,9 +97,7 @@ async def cookie_refresh(
     cookies: CookieLoginsDep,
 ) -> CookieSession | Response:
     cookies.check_origin(request)
-    refresh_token = cookies.refresh_token(request)
-    if refresh_token is None:
-        raise DomainError(Problem.NOT_AUTHENTICATED)
+    refresh_token = cookies.signed_in_refresh_token(request)
     try:
         cookies.check_csrf(request, authentication.login_of(refresh_token))
         tokens = await authentication.refresh(refresh_token=refresh_token, requester=requester)
@@ -156,8 +149,6 @@ async def cookie_session(
     cookies: CookieLoginsDep,
 ) -> CookieSession:
     # A GET changes nothing, and CORS lets only CORS_ORIGINS read the answer.
-    refresh_token = cookies.refresh_token(request)
-    if refresh_token is None:
-        raise DomainError(Problem.NOT_AUTHENTICATED)
-    _no_store(response)
+    refresh_token = cookies.signed_in_refresh_token(request)
+    no_store(response)
     return CookieSession(csrf_token=cookies.csrf.for_login(authentication.login_of(refresh_token)))

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 from pydantic import BaseModel, Field
 
-from service.deps import AuthenticationDep, RequesterDep, repeated_fields
+from service.deps import AuthenticationDep, RequesterDep, no_store, repeated_fields
 from service.openapi import WITH_BODY, error_responses
 from service.problems import DomainError, Problem
 
@@ -50,4 +50,4 @@ async def revoke(
         raise DomainError(Problem.PARAMETER_MISSING, "token")
     await authentication.revoke(token=form.token, hint=form.token_type_hint, requester=requester)
     # RFC 7009 2.2 and RFC 6749 5.1: nothing about a token is cached.
-    return Response(status_code=200, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+    return no_store(Response(status_code=200))
