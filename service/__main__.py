@@ -172,6 +172,7 @@ def _make_superuser(
     database: "Database", settings: Settings, email: str, full_name: str | None
 ) -> tuple[str, str]:
     """Promote the account at `email`, or create it; answer its stored email and what was done."""
+    from service.logins import LoginStore
     from service.models import User
 
     with database.sessions() as db:
@@ -181,6 +182,10 @@ def _make_superuser(
             user = _new_user(settings, email, full_name)
             db.add(user)
             verb = "created"
+        if verb == "promoted" and not user.is_superuser:
+            # Its logins were granted a user's scopes: they end, and the next
+            # login is an admin's (as a role change through the API does).
+            LoginStore.end_credentials(db, user_id=user.id)
         user.is_superuser = True
         user.is_active = True
         # The operator vouches for the address; a superuser need not wait for a link.

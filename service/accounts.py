@@ -283,6 +283,9 @@ class Accounts(Service):
         if removed:
             superusers.keep_one_active(db, losing=user.id, field=removed[0])
         deactivating = fields.get("is_active") is False and user.is_active
+        # A login keeps the scopes granted at its start: with another role,
+        # every one must start again, the caller's own too.
+        new_role = "is_superuser" in fields and fields["is_superuser"] != user.is_superuser
         for name, value in fields.items():
             setattr(user, name, value)
         if "pending_email" in fields:
@@ -293,14 +296,15 @@ class Accounts(Service):
             user.is_verified = False
             user.pending_email = None
             account_tokens.discard(db, user_id=user.id)
-        if new_hash is not None or deactivating:
+        ending_all = deactivating or new_role
+        if new_hash is not None or ending_all:
             self.logins.end_credentials(
-                db, user_id=user.id, keep=None if deactivating else keep_login
+                db, user_id=user.id, keep=None if ending_all else keep_login
             )
         if new_hash is not None:
             user.hashed_password = new_hash
         db.flush()
-        if "email" in fields or new_hash is not None or deactivating:
+        if "email" in fields or new_hash is not None or ending_all:
             # What the database set (the credential version), read in the
             # transaction: after it, the row may already be deleted.
             db.refresh(user)

@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from service import account_tokens
+from service import account_tokens, scopes
 from service.audit_events import EventKind, EventPage
 from service.devices import device_name
 from service.emails import lookup_form
@@ -26,8 +26,17 @@ _JUST_SIGNED_UP = timedelta(minutes=10)
 
 
 class Authentication(Service):
-    async def log_in(self, *, email: str, password: str, requester: Requester) -> IssuedTokens:
-        """A new login's tokens for the active user with these credentials.
+    async def log_in(
+        self,
+        *,
+        email: str,
+        password: str,
+        requester: Requester,
+        scope: frozenset[str] | None = None,
+    ) -> IssuedTokens:
+        """A new login's tokens for the active user with these credentials,
+        granted what of `scope` the user's role allows (all it allows when
+        `scope` is None); INVALID_SCOPE when that is nothing.
 
         429 before any work when this account or client has failed too often;
         INVALID_CREDENTIALS in the same time whether or not the account exists.
@@ -50,7 +59,9 @@ class Authentication(Service):
                 self.mail.verification(to=user.email, token=link, requester=requester)
             self._record_failure(user, requester)
             raise DomainError(Problem.EMAIL_NOT_VERIFIED)
-        tokens, new_device = await in_thread(self._succeeded, user, attempt, new_hash, requester)
+        tokens, new_device = await in_thread(
+            self._succeeded, user, attempt, new_hash, requester, scope
+        )
         if tokens is None:
             self._record_failure(user, requester)
             raise DomainError(Problem.INVALID_CREDENTIALS)
@@ -59,9 +70,13 @@ class Authentication(Service):
             self.mail.new_login(to=user.email, requester=requester)
         return tokens
 
-    async def refresh(self, *, refresh_token: str, requester: Requester) -> IssuedTokens:
+    async def refresh(
+        self, *, refresh_token: str, requester: Requester, narrow: frozenset[str] | None = None
+    ) -> IssuedTokens:
+        """The next tokens of a login; `narrow` keeps the access token to
+        those of the login's scopes it names."""
         try:
-            tokens = await in_thread(self._rotate, refresh_token, requester)
+            tokens = await in_thread(self._rotate, refresh_token, requester, narrow)
         except RefreshReuseError as error:
             self._record(EventKind.REFRESH_REUSE_DETECTED, error.ended, requester)
             await self._tell_of_reuse(error.ended, requester)
@@ -149,16 +164,29 @@ class Authentication(Service):
             return db.scalar(select(User).where(User.email == email)), attempt
 
     def _succeeded(
-        self, user: User, attempt: LoginAttempt, new_hash: str | None, requester: Requester
+        self,
+        user: User,
+        attempt: LoginAttempt,
+        new_hash: str | None,
+        requester: Requester,
+        scope: frozenset[str] | None,
     ) -> tuple[IssuedTokens | None, bool]:
         """The new login's tokens (None when a password change, reset,
         deactivation or deletion landed while the password was checked), and
         whether it came from a device and address new to the account."""
         self._passed(user, attempt, new_hash)
+        granted = scopes.grant(user.role, scope)
+        if not granted:
+            # Told only once the password is right: before, it would say what role an account has.
+            allowed = scopes.to_text(scopes.ALLOWED[scopes.role_of(user.role)])
+            raise DomainError(Problem.SCOPE_NOT_ALLOWED, allowed=allowed)
         # Asked before this login is stored, or it would have seen itself.
         new_device = self.settings.notify_new_login and not self._seen(user, requester)
         tokens = self.logins.open(
-            user_id=user.id, credential_version=user.credential_version, requester=requester
+            user_id=user.id,
+            credential_version=user.credential_version,
+            scope=granted,
+            requester=requester,
         )
         return tokens, new_device
 
@@ -209,9 +237,11 @@ class Authentication(Service):
             # Deleted while its password was checked: no link for a gone account.
             return None
 
-    def _rotate(self, refresh_token: str, requester: Requester) -> IssuedTokens:
+    def _rotate(
+        self, refresh_token: str, requester: Requester, narrow: frozenset[str] | None
+    ) -> IssuedTokens:
         self.throttle.spend_refresh(requester)
-        return self.logins.rotate(refresh_token=refresh_token)
+        return self.logins.rotate(refresh_token=refresh_token, narrow=narrow)
 
     def _revoke(self, token: str, access_first: bool) -> EndedLogin | None:
         # The hint only saves a decode: the two kinds cannot be taken for each other.

@@ -5,11 +5,13 @@ Every one is `async def` and cheap: a plain `def` dependency costs a
 threadpool hop, and the services take their own blocking work off the loop.
 """
 
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Path, Request, Response
-from fastapi.security import OAuth2PasswordBearer
+from fastapi import Depends, Path, Request, Response, Security
+from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 
+from service import scopes
 from service.accounts import Accounts
 from service.authentication import Authentication
 from service.cookie_logins import CookieLogins
@@ -26,7 +28,8 @@ from service.signing_keys import PublishedKeys
 from service.throttling import Throttle
 
 # Swagger UI's Authorize button logs in through this URL with the password grant.
-oauth2_scheme = OAuth2PasswordBearer(tokenUrl="login", auto_error=False)
+# Its scopes are what Authorize offers to ask for.
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="login", scopes=scopes.DESCRIPTIONS, auto_error=False)
 
 
 async def get_accounts(request: Request) -> Accounts:
@@ -101,61 +104,115 @@ RequesterDep = Annotated[Requester, Depends(get_requester)]
 PublishedKeysDep = Annotated[PublishedKeys, Depends(get_published_keys)]
 
 
-async def get_principal(
-    token: Annotated[str | None, Depends(oauth2_scheme)], request: Request
+async def authenticate(
+    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> Principal:
-    """Who the bearer token, or else the access cookie, stands for.
+    """Who the bearer token, or else the access cookie, stands for, whatever
+    it was granted. Read once per request, however many dependencies ask.
 
     A cookie is sent by the browser whoever made the page, so an unsafe
     request it authenticates must also come from an allowed origin and carry
     its login's CSRF token. A bearer token is only ever sent on purpose.
     """
+    # FastAPI resolves this once per scope set a route declares; the request
+    # keeps the answer so the token is checked, and the database read, once.
+    known: Principal | None = getattr(request.state, "principal", None)
+    if known is not None:
+        return known
     # The services are read here rather than through dependencies of their
     # own: this runs on every authenticated request, and each dependency costs.
     authentication: Authentication = request.app.state.authentication
+    principal: Principal | None = None
     if token is None:
         cookies: CookieLogins = request.app.state.cookie_logins
         from_cookie = cookies.access_token(request)
         if from_cookie is not None:
             principal = await authentication.principal(from_cookie)
             cookies.check_unsafe(request, principal.login_id)
-            return principal
-    return await authentication.principal(token)
+    if principal is None:
+        principal = await authentication.principal(token)
+    request.state.principal = principal
+    return principal
 
 
-CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+def require_scopes(principal: Principal, needed: list[str]) -> None:
+    """403 insufficient_scope, naming all the request needs (RFC 6750 3.1),
+    unless the token was granted each of `needed`."""
+    if not principal.scopes.issuperset(needed):
+        raise DomainError(Problem.INSUFFICIENT_SCOPE, scope=scopes.to_text(needed))
 
 
-async def get_current_user(principal: CurrentPrincipal) -> UserPublic:
+async def get_principal(
+    security_scopes: SecurityScopes, principal: Annotated[Principal, Depends(authenticate)]
+) -> Principal:
+    """The caller, whose token holds the scopes the route declares."""
+    require_scopes(principal, security_scopes.scopes)
+    return principal
+
+
+ReadsProfile = Annotated[Principal, Security(get_principal, scopes=[scopes.PROFILE_READ])]
+WritesProfile = Annotated[Principal, Security(get_principal, scopes=[scopes.PROFILE_WRITE])]
+ReadsSessions = Annotated[Principal, Security(get_principal, scopes=[scopes.SESSIONS_READ])]
+WritesSessions = Annotated[Principal, Security(get_principal, scopes=[scopes.SESSIONS_WRITE])]
+ReadsEvents = Annotated[Principal, Security(get_principal, scopes=[scopes.EVENTS_READ])]
+
+
+async def get_current_user(principal: ReadsProfile) -> UserPublic:
     return UserPublic.model_validate(principal.user)
 
 
 CurrentUser = Annotated[UserPublic, Depends(get_current_user)]
 
 
-async def require_superuser(principal: CurrentPrincipal) -> Principal:
+async def get_admin(
+    security_scopes: SecurityScopes, principal: Annotated[Principal, Depends(authenticate)]
+) -> Principal:
+    """An admin (by the role as stored now, not as it was at login) whose
+    token holds the declared `users:` scopes."""
     if not principal.user.is_superuser:
         raise DomainError(Problem.FORBIDDEN)
+    require_scopes(principal, security_scopes.scopes)
     return principal
 
 
-async def get_target_user(
+ReadsUsers = Annotated[Principal, Security(get_admin, scopes=[scopes.USERS_READ])]
+
+
+@dataclass(frozen=True)
+class Target:
+    """The user a `/users/{user_id}` route acts on, and who asks."""
+
+    user: UserPublic
+    principal: Principal
+
+
+async def get_target(
+    security_scopes: SecurityScopes,
     user_id: Annotated[int, Path(description="The user's id")],
-    principal: CurrentPrincipal,
+    principal: Annotated[Principal, Depends(authenticate)],
     accounts: AccountsDep,
-) -> UserPublic:
-    """The user a `/users/{user_id}` route acts on: oneself, or anyone for a superuser.
+) -> Target:
+    """Oneself, with the route's own-account scopes (or an admin's `users:`
+    ones); or anyone, for an admin with the `users:` scopes.
 
     Others get 403 whether or not the id exists, so ids cannot be probed.
     """
+    on_others = [scopes.ON_OTHERS[scope] for scope in security_scopes.scopes]
     if principal.user.id == user_id:
-        return UserPublic.model_validate(principal.user)
+        if not (principal.user.is_superuser and principal.scopes.issuperset(on_others)):
+            require_scopes(principal, security_scopes.scopes)
+        return Target(UserPublic.model_validate(principal.user), principal)
     if not principal.user.is_superuser:
         raise DomainError(Problem.FORBIDDEN)
+    require_scopes(principal, on_others)
     user = await accounts.get(user_id)
     if user is None:
         raise DomainError(Problem.NO_SUCH_USER)
-    return UserPublic.model_validate(user)
+    return Target(UserPublic.model_validate(user), principal)
 
 
-TargetUser = Annotated[UserPublic, Depends(get_target_user)]
+ReadTarget = Annotated[Target, Security(get_target, scopes=[scopes.PROFILE_READ])]
+WriteTarget = Annotated[Target, Security(get_target, scopes=[scopes.PROFILE_WRITE])]
+SessionsReadTarget = Annotated[Target, Security(get_target, scopes=[scopes.SESSIONS_READ])]
+SessionsWriteTarget = Annotated[Target, Security(get_target, scopes=[scopes.SESSIONS_WRITE])]
+EventsReadTarget = Annotated[Target, Security(get_target, scopes=[scopes.EVENTS_READ])]

@@ -14,6 +14,8 @@ from service.problems import DomainError, Problem
 
 class ErrorCode(StrEnum):
     UNSUPPORTED_GRANT_TYPE = "unsupported_grant_type"
+    INVALID_SCOPE = "invalid_scope"
+    INSUFFICIENT_SCOPE = "insufficient_scope"
     INVALID_CREDENTIALS = "invalid_credentials"
     EMAIL_NOT_VERIFIED = "email_not_verified"
     NOT_AUTHENTICATED = "not_authenticated"
@@ -46,6 +48,7 @@ class OAuthError(StrEnum):
     INVALID_GRANT = "invalid_grant"
     INVALID_REQUEST = "invalid_request"
     UNSUPPORTED_GRANT_TYPE = "unsupported_grant_type"
+    INVALID_SCOPE = "invalid_scope"
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,31 @@ PROBLEMS: dict[Problem, Spec] = {
         "grant_type must be password or refresh_token",
         "grant_type",
         oauth_error=OAuthError.UNSUPPORTED_GRANT_TYPE,
+    ),
+    # The unknown names are not repeated back: they are the client's own input.
+    Problem.UNKNOWN_SCOPE: Spec(
+        400,
+        ErrorCode.INVALID_SCOPE,
+        "scope names a scope this service does not have; it has: {known}",
+        "scope",
+        oauth_error=OAuthError.INVALID_SCOPE,
+        example=(("known", "events:read profile:read profile:write"),),
+    ),
+    Problem.SCOPE_NOT_ALLOWED: Spec(
+        400,
+        ErrorCode.INVALID_SCOPE,
+        "This account may have none of the scopes asked for; it may have: {allowed}",
+        "scope",
+        oauth_error=OAuthError.INVALID_SCOPE,
+        example=(("allowed", "events:read profile:read profile:write"),),
+    ),
+    # RFC 6750 3.1: the challenge names the scope the request needed.
+    Problem.INSUFFICIENT_SCOPE: Spec(
+        403,
+        ErrorCode.INSUFFICIENT_SCOPE,
+        "This token was not granted the scope this needs: {scope}",
+        headers=(("WWW-Authenticate", 'Bearer error="insufficient_scope", scope="{scope}"'),),
+        example=(("scope", "users:write"),),
     ),
     Problem.RATE_LIMITED: Spec(
         429,

@@ -31,6 +31,7 @@ _ADVANCED = (
     _LOGINS.c.created_at,
     _LOGINS.c.expires_at,
     _LOGINS.c.credential_version,
+    _LOGINS.c.scope,
 )
 # One statement spends the token and checks the session is live and still
 # under the user's credentials, so concurrent uses cannot both win.
@@ -98,6 +99,7 @@ OPEN = insert(_LOGINS).from_select(
         "ip",
         "user_agent",
         "device",
+        "scope",
     ],
     select(
         bindparam("sid", type_=_LOGINS.c.id.type),
@@ -109,6 +111,7 @@ OPEN = insert(_LOGINS).from_select(
         bindparam("ip", type_=_LOGINS.c.ip.type),
         bindparam("user_agent", type_=_LOGINS.c.user_agent.type),
         bindparam("device", type_=_LOGINS.c.device.type),
+        bindparam("scope", type_=_LOGINS.c.scope.type),
     ).where(
         _USERS.c.id == bindparam("uid"),
         _USERS.c.credential_version == bindparam("version"),

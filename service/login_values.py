@@ -18,6 +18,8 @@ class Principal:
     user: UserRecord
     login_id: str
     credential_version: int
+    # What the token was granted: the routes' Security(scopes=...) check these.
+    scopes: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class IssuedTokens:
     access_token: str
     refresh_token: str
     expires_in: int
+    # The granted scopes, space-separated (RFC 6749 5.1).
+    scope: str
     # Seconds the refresh token lives: how long a cookie login keeps its cookies.
     refresh_expires_in: int
     # Whose login the pair belongs to, for the audit trail; never sent.

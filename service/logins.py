@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service import login_sql as sql
+from service import scopes
 from service.database import Database
 from service.devices import UNKNOWN_DEVICE, device_name
 from service.login_values import (
@@ -65,11 +66,17 @@ class LoginStore:
         self.reuse_grace = reuse_grace
 
     def open(
-        self, *, user_id: int, credential_version: int, requester: Requester
+        self,
+        *,
+        user_id: int,
+        credential_version: int,
+        scope: frozenset[str],
+        requester: Requester,
     ) -> IssuedTokens | None:
-        """Start a login for the user and give its first tokens, or None when
-        the user's credentials are no longer `credential_version`'s. The login
-        keeps where it came from, to show its owner."""
+        """Start a login for the user, granted `scope`, and give its first
+        tokens, or None when the user's credentials are no longer
+        `credential_version`'s. The login keeps where it came from, to show
+        its owner."""
         now = utcnow()
         login_id = uuid.uuid4().hex
         expires_at = now + self.refresh_ttl
@@ -82,6 +89,7 @@ class LoginStore:
             "ip": _clip(requester.ip, IP_MAX_LENGTH),
             "user_agent": _clip(requester.user_agent, USER_AGENT_MAX_LENGTH),
             "device": device_name(requester.user_agent),
+            "scope": scopes.to_text(scope),
         }
         try:
             with self.database.autocommit.begin() as connection:
@@ -97,11 +105,15 @@ class LoginStore:
             generation=0,
             version=credential_version,
             expires_at=expires_at,
+            scope=parameters["scope"],
         )
 
-    def rotate(self, *, refresh_token: str) -> IssuedTokens:
+    def rotate(self, *, refresh_token: str, narrow: frozenset[str] | None = None) -> IssuedTokens:
         """Spend `refresh_token` and give the next tokens. A spent one revokes
-        its login, unless it is the one spent last, within the grace window."""
+        its login, unless it is the one spent last, within the grace window.
+
+        The access token gets the login's granted scopes, or those of them in
+        `narrow`: never more. The login keeps its grant for the next refresh."""
         try:
             claims = self.tokens.decode_refresh(refresh_token)
         except TokenError as exc:
@@ -128,6 +140,9 @@ class LoginStore:
             generation=advanced.generation,
             version=advanced.credential_version,
             expires_at=min(advanced.expires_at, advanced.created_at + self.max_lifetime),
+            scope=advanced.scope
+            if narrow is None
+            else scopes.to_text(scopes.of_text(advanced.scope) & narrow),
         )
 
     def _within_grace_or_revoke(
@@ -267,6 +282,7 @@ class LoginStore:
             user=UserRecord.of(row),
             login_id=claims.login_id,
             credential_version=claims.credential_version,
+            scopes=scopes.of_text(claims.scope),
         )
 
     def _issue(
@@ -277,9 +293,12 @@ class LoginStore:
         generation: int,
         version: int,
         expires_at: datetime,
+        scope: str,
     ) -> IssuedTokens:
         access = self.tokens.access_token(
-            AccessClaims(user_id=user_id, login_id=login_id, credential_version=version)
+            AccessClaims(
+                user_id=user_id, login_id=login_id, credential_version=version, scope=scope
+            )
         )
         refresh = self.tokens.refresh_token(
             RefreshClaims(user_id=user_id, login_id=login_id, generation=generation),
@@ -289,6 +308,7 @@ class LoginStore:
             access_token=access,
             refresh_token=refresh,
             expires_in=int(self.tokens.access_ttl.total_seconds()),
+            scope=scope,
             # As the token's own `exp` reads it.
             refresh_expires_in=max(0, int(expires_at.timestamp() - time.time())),
             user_id=user_id,

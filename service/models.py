@@ -15,10 +15,15 @@ from sqlalchemy import (
     MetaData,
     String,
     TypeDecorator,
+    case,
     false,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql import ColumnElement
+
+from service.scopes import Role
 
 # Stable constraint names, so Alembic migrations can refer to them on every backend.
 NAMING_CONVENTION = {
@@ -36,6 +41,8 @@ FULL_NAME_MAX_LENGTH = 200
 IP_MAX_LENGTH = 64
 USER_AGENT_MAX_LENGTH = 512
 DEVICE_MAX_LENGTH = 100
+ROLE_MAX_LENGTH = 16
+SCOPE_MAX_LENGTH = 1024
 # The largest id the `id` column can hold; larger ids cannot exist.
 MAX_ID = 2**31 - 1
 
@@ -57,6 +64,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _role_for(is_superuser: bool) -> str:
+    return (Role.ADMIN if is_superuser else Role.USER).value
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -74,7 +85,10 @@ class User(Base):
     hashed_password: Mapped[str] = mapped_column(String(255))
     full_name: Mapped[str | None] = mapped_column(String(FULL_NAME_MAX_LENGTH))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
-    is_superuser: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What the user may do: a role of service/scopes.py, which grants scopes.
+    role: Mapped[str] = mapped_column(
+        String(ROLE_MAX_LENGTH), default=Role.USER.value, server_default=Role.USER.value
+    )
     # Whether the owner has shown the address is theirs; false again when it changes.
     is_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Bumped when the password changes or the account is deactivated; access
@@ -86,6 +100,27 @@ class User(Base):
     pending_email: Mapped[str | None] = mapped_column(String(EMAIL_MAX_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    # The contract's flag, kept as a view of the role: admin or not. Usable
+    # in queries, inserts and updates (`values(is_superuser=True)`) as the
+    # column it replaced was.
+    @hybrid_property
+    def is_superuser(self) -> bool:
+        return self.role == Role.ADMIN
+
+    @is_superuser.inplace.setter
+    def _is_superuser_setter(self, value: bool) -> None:
+        self.role = _role_for(value)
+
+    @is_superuser.inplace.expression
+    @classmethod
+    def _is_superuser_expression(cls) -> ColumnElement[bool]:
+        return cls.role == Role.ADMIN.value
+
+    @is_superuser.inplace.update_expression
+    @classmethod
+    def _is_superuser_update(cls, value: Any) -> list[tuple[Any, Any]]:
+        return [(cls.role, case((value, Role.ADMIN.value), else_=Role.USER.value))]
 
 
 class Login(Base):
@@ -118,6 +153,9 @@ class Login(Base):
     ip: Mapped[str | None] = mapped_column(String(IP_MAX_LENGTH))
     user_agent: Mapped[str | None] = mapped_column(String(USER_AGENT_MAX_LENGTH))
     device: Mapped[str | None] = mapped_column(String(DEVICE_MAX_LENGTH))
+    # The scopes granted at login (space-separated): every refresh gives these
+    # or fewer, never more, whatever the user's role becomes.
+    scope: Mapped[str] = mapped_column(String(SCOPE_MAX_LENGTH), default="", server_default="")
 
 
 class AccountToken(Base):
@@ -188,11 +226,15 @@ class UserRecord:
     email: str
     full_name: str | None
     is_active: bool
-    is_superuser: bool
+    role: str
     is_verified: bool
     pending_email: str | None
     created_at: datetime
     updated_at: datetime
+
+    @property
+    def is_superuser(self) -> bool:
+        return self.role == Role.ADMIN
 
     @classmethod
     def of(cls, row: Any) -> "UserRecord":

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from service.config import Settings
 from service.errors import PROBLEMS, KeepPlaceholders, oauth_error_of
 from service.problems import Problem
+from service.scopes import ON_OTHERS
 
 
 class ErrorEntry(BaseModel):
@@ -25,7 +26,7 @@ class ErrorEnvelope(BaseModel):
 
 
 class OAuthErrorEnvelope(ErrorEnvelope):
-    error: Literal["invalid_grant", "invalid_request", "unsupported_grant_type"]
+    error: Literal["invalid_grant", "invalid_request", "unsupported_grant_type", "invalid_scope"]
 
 
 class Documented(NamedTuple):
@@ -35,7 +36,12 @@ class Documented(NamedTuple):
     field: str | None = None
 
 
-SIGNED_IN = (Problem.NOT_AUTHENTICATED, Problem.TOKEN_INVALID, Problem.TOKEN_EXPIRED)
+SIGNED_IN = (
+    Problem.NOT_AUTHENTICATED,
+    Problem.TOKEN_INVALID,
+    Problem.TOKEN_EXPIRED,
+    Problem.INSUFFICIENT_SCOPE,
+)
 ALWAYS = (Problem.INVALID_VALUE, Problem.INTERNAL_ERROR, Problem.SERVICE_UNAVAILABLE)
 WITH_BODY = (Problem.REQUEST_TOO_LARGE, *ALWAYS)
 
@@ -89,6 +95,10 @@ def install_openapi(app: FastAPI, settings: Settings) -> None:
                 for operation in operations.values():
                     _complete_examples(operation, _limits(settings))
                     _document_ratelimit_headers(operation)
+            for path, operations in document.get("paths", {}).items():
+                if path.startswith("/users/{user_id}"):
+                    for operation in operations.values():
+                        _document_admin_alternative(operation)
             app.openapi_schema = document
         return app.openapi_schema
 
@@ -134,3 +144,16 @@ def _document_ratelimit_headers(operation: dict[str, Any]) -> None:
     for status, response in responses.items():
         if status.startswith("2") or status == "429":
             response.setdefault("headers", {}).update(RATELIMIT_HEADERS)
+
+
+def _document_admin_alternative(operation: dict[str, Any]) -> None:
+    """A `/users/{user_id}` route takes its own-account scope, or an admin's
+    `users:` one (deps.get_target): OpenAPI lists each as a requirement, any
+    one of which will do. `Security(...)` can declare only the first."""
+    alternatives = [
+        {scheme: [ON_OTHERS[scope] for scope in needed]}
+        for requirement in operation.get("security", [])
+        for scheme, needed in requirement.items()
+        if needed and all(scope in ON_OTHERS for scope in needed)
+    ]
+    operation["security"] = [*operation.get("security", []), *alternatives]

@@ -15,6 +15,9 @@ class Problem(StrEnum):
     TOKEN_INVALID = "token_invalid"
     TOKEN_EXPIRED = "token_expired"
     UNSUPPORTED_GRANT_TYPE = "unsupported_grant_type"
+    UNKNOWN_SCOPE = "unknown_scope"
+    SCOPE_NOT_ALLOWED = "scope_not_allowed"
+    INSUFFICIENT_SCOPE = "insufficient_scope"
     RATE_LIMITED = "rate_limited"
     # Mailed links
     ACCOUNT_TOKEN_INVALID = "account_token_invalid"

@@ -207,7 +207,11 @@ class UserPublic(BaseModel):
     email: str = Field(examples=["ada@example.com"])
     full_name: str | None = Field(examples=["Ada Lovelace"])
     is_active: bool
-    is_superuser: bool
+    is_superuser: bool = Field(description="Whether the role is `admin`")
+    role: str = Field(
+        description="`user` or `admin`: what the account's logins may be granted",
+        examples=["user"],
+    )
     is_verified: bool = Field(description="The owner has shown the address is theirs")
     pending_email: str | None = Field(
         description="An address asked for and not yet confirmed from its mailbox",
@@ -271,6 +275,10 @@ class TokenPair(BaseModel):
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="Seconds the access token lives")
+    scope: str = Field(
+        description="The scopes the access token was granted, space-separated (RFC 6749 5.1)",
+        examples=["events:read profile:read profile:write sessions:read sessions:write"],
+    )
 
 
 class Health(BaseModel):

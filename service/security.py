@@ -94,6 +94,8 @@ class AccessClaims:
     user_id: int
     login_id: str
     credential_version: int
+    # RFC 9068 2.2.3: the granted scopes, space-separated, as the token response says them.
+    scope: str
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ class TokenCodec:
             now + self.access_ttl,
             sid=claims.login_id,
             ver=claims.credential_version,
+            scope=claims.scope,
         )
 
     def refresh_token(self, claims: RefreshClaims, *, expires_at: datetime) -> str:
@@ -153,6 +156,7 @@ class TokenCodec:
             user_id=_user_id(payload),
             login_id=_login_id(payload),
             credential_version=_counter(payload, "ver"),
+            scope=_scope(payload),
         )
 
     def decode_refresh(self, token: str, *, verify_exp: bool = True) -> RefreshClaims:
@@ -253,3 +257,12 @@ def _counter(payload: dict[str, Any], name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**31:
         raise TokenError
     return value
+
+
+def _scope(payload: dict[str, Any]) -> str:
+    # Required: a token from before scopes says nothing of what it may do,
+    # and is refused (its client refreshes) rather than guessed at.
+    scope = payload.get("scope")
+    if not isinstance(scope, str) or len(scope) > 1024:
+        raise TokenError
+    return scope

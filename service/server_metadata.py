@@ -4,6 +4,7 @@ issuer every URL of it hangs from."""
 from typing import Any
 
 from service.config import Settings
+from service.scopes import DESCRIPTIONS
 
 # Only the password and refresh grants: there is no authorization endpoint.
 GRANT_TYPES = ("password", "refresh_token")
@@ -25,6 +26,7 @@ def authorization_server_metadata(settings: Settings) -> dict[str, Any]:
         "revocation_endpoint": f"{base}/revoke",
         "jwks_uri": f"{base}/.well-known/jwks.json",
         "grant_types_supported": list(GRANT_TYPES),
+        "scopes_supported": sorted(DESCRIPTIONS),
         # REQUIRED by RFC 8414 2 even without an authorization endpoint (which
         # may be left out when no grant uses it): none are supported, so none.
         "response_types_supported": [],

@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, inspect, text, update
+from sqlalchemy import Engine, create_engine, inspect, text
 
 from service.config import Settings, normalize_database_url
 from service.database import migrate
 from service.main import create_app
-from service.models import User
 from tests.helpers import (
     OTHER_PASSWORD,
     STRONG_PASSWORD,
     Account,
+    promote,
     register,
 )
 from tests.mailserver import Inbox, MailServer
@@ -191,10 +191,7 @@ def other_user(client: TestClient) -> Account:
 
 @pytest.fixture
 def superuser(client: TestClient, db_engine: Engine) -> Account:
-    account = register(client, email="root@example.com", password=STRONG_PASSWORD)
-    with db_engine.begin() as connection:
-        connection.execute(update(User).where(User.id == account.id).values(is_superuser=True))
-    return account
+    return promote(client, db_engine, register(client, email="root@example.com"))
 
 
 # Mail: a real SMTP server on 127.0.0.1 (tests/mailserver.py), and apps that send to it.

@@ -209,9 +209,26 @@ def set_user(engine: Engine, user_id: int, **values: Any) -> None:
         connection.execute(update(User).where(User.id == user_id).values(**values))
 
 
+def promote(client: TestClient, engine: Engine, account: Account) -> Account:
+    """`account` made an admin in the database, as an operator would, and
+    logged in again: its old login was granted a user's scopes only."""
+    set_user(engine, account.id, is_superuser=True)
+    tokens = login(client, account.email, account.password)
+    return Account(
+        id=account.id,
+        email=account.email,
+        password=account.password,
+        access_token=tokens["access_token"],
+        refresh_token=tokens["refresh_token"],
+    )
+
+
 def stored_user(engine: Engine, email: str) -> Any:
+    """The user's row, with `is_superuser` (a view of its role) beside its columns."""
     with engine.connect() as connection:
-        return connection.execute(select(User).where(User.email == email)).first()
+        return connection.execute(
+            select(User, User.is_superuser.label("is_superuser")).where(User.email == email)
+        ).first()
 
 
 def events_of(client: TestClient | httpx.Client, headers: dict[str, str], **params: Any) -> Any:

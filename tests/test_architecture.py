@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "csrf": 0,
     "links": 0,
     "server_metadata": 0,
+    "scopes": 0,
     # 1. Tables, the database, and the plain values the domain passes around
     "models": 1,
     "audit_events": 1,

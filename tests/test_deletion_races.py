@@ -45,10 +45,16 @@ def servers(
     stop_servers(started)
 
 
-def sign_up_and_log_in(servers: list[ServerProcess], email: str) -> tuple[int, dict[str, str]]:
+def sign_up_and_log_in(
+    servers: list[ServerProcess], email: str, *, admin_in: Engine | None = None
+) -> tuple[int, dict[str, str]]:
+    """A new user's id and the headers of its login; an admin's, made so in
+    `admin_in` before it logs in, when given."""
     with client_of(servers) as client:
         created = client.post("/users", json={"email": email, "password": STRONG_PASSWORD})
         assert created.status_code == 201, created.text
+        if admin_in is not None:
+            set_user(admin_in, created.json()["id"], is_superuser=True)
         pair = client.post("/login", data={"username": email, "password": STRONG_PASSWORD})
         assert pair.status_code == 200, pair.text
     return created.json()["id"], {"Authorization": f"Bearer {pair.json()['access_token']}"}
@@ -83,8 +89,7 @@ def superuser_deletion(
 ) -> Request:
     """The user's deletion by a superuser: a new password that lands first
     rightly signs the user's own token out, which would make its own DELETE 401."""
-    root_id, root = sign_up_and_log_in(servers, f"root{round_}@example.com")
-    set_user(db_engine, root_id, is_superuser=True)
+    _, root = sign_up_and_log_in(servers, f"root{round_}@example.com", admin_in=db_engine)
     return lambda client: client.delete(f"/users/{user_id}", headers=root)
 
 
@@ -168,8 +173,7 @@ def test_a_superusers_changes_racing_the_deletion_are_200_or_404(
     servers: list[ServerProcess], db_engine: Engine, round_: int
 ) -> None:
     user_id, _ = sign_up_and_log_in(servers, f"ada{round_}@example.com")
-    root_id, root = sign_up_and_log_in(servers, f"root{round_}@example.com")
-    set_user(db_engine, root_id, is_superuser=True)
+    _, root = sign_up_and_log_in(servers, f"root{round_}@example.com", admin_in=db_engine)
     body = {"full_name": "Ada", "password": "quartz-meadow-violin-77"}
 
     # Deleted by the superuser too: a new password that lands first would

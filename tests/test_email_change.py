@@ -21,6 +21,7 @@ from tests.helpers import (
     login,
     login_response,
     me,
+    promote,
     refresh,
     register,
     set_user,
@@ -60,8 +61,7 @@ def ada(mail_client: TestClient) -> Account:
 @pytest.fixture
 def admin(mail_client: TestClient, db_engine: Engine) -> Account:
     account = register(mail_client, email="root@example.com", password=OTHER_PASSWORD)
-    set_user(db_engine, account.id, is_superuser=True)
-    return account
+    return promote(mail_client, db_engine, account)
 
 
 def current(client: TestClient, account: Account) -> dict:

@@ -20,6 +20,7 @@ from tests.helpers import (
     login,
     login_response,
     me,
+    promote,
     register,
     set_user,
     signup,
@@ -124,7 +125,7 @@ def test_a_superuser_changing_a_users_email_makes_it_unverified(
     mail_client: TestClient, ada: Account, inbox: Inbox, db_engine: Engine, method: str
 ) -> None:
     admin = register(mail_client, email="root@example.com", password=OTHER_PASSWORD)
-    set_user(db_engine, admin.id, is_superuser=True)
+    admin = promote(mail_client, db_engine, admin)
     verify(mail_client, mailed_verification_token(mail_client, inbox, ada))
 
     response = mail_client.request(
@@ -575,7 +576,7 @@ def test_with_required_verification_an_address_a_superuser_set_must_be_verified_
 ) -> None:
     account = signed_up_and_verified(strict_client, inbox, "ada@example.com")
     admin = signed_up_and_verified(strict_client, inbox, "root@example.com")
-    set_user(db_engine, admin.id, is_superuser=True)
+    admin = promote(strict_client, db_engine, admin)
     changed = strict_client.patch(
         f"/users/{account.id}", headers=admin.headers, json={"email": NEW_EMAIL}
     )

@@ -4,17 +4,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from tests.helpers import Account, assert_error, me, register, set_user, stored_user
-
-
-def promote(engine: Engine, account: Account) -> Account:
-    set_user(engine, account.id, is_superuser=True)
-    return account
+from tests.helpers import Account, assert_error, me, promote, register, set_user, stored_user
 
 
 @pytest.fixture
 def second_superuser(client: TestClient, db_engine: Engine) -> Account:
-    return promote(db_engine, register(client, email="admin2@example.com"))
+    return promote(client, db_engine, register(client, email="admin2@example.com"))
 
 
 @pytest.mark.parametrize("flag", ["is_superuser", "is_active"])

@@ -18,7 +18,7 @@ from tests.helpers import (
     signup,
 )
 
-TOKEN_PAIR_FIELDS = {"access_token", "refresh_token", "token_type", "expires_in"}
+TOKEN_PAIR_FIELDS = {"access_token", "refresh_token", "token_type", "expires_in", "scope"}
 
 
 @pytest.fixture
@@ -83,12 +83,22 @@ def test_login_with_explicit_password_grant_type_succeeds(client: TestClient) ->
 
 
 @pytest.mark.usefixtures("signed_up")
-def test_login_with_scope_succeeds(client: TestClient) -> None:
+def test_login_with_a_scope_of_ours_succeeds(client: TestClient) -> None:
+    response = login_response(
+        client, "ada@example.com", STRONG_PASSWORD, grant_type="password", scope="profile:read"
+    )
+
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.usefixtures("signed_up")
+def test_login_with_a_scope_we_do_not_have_is_400_invalid_scope(client: TestClient) -> None:
+    # Once accepted and ignored; since scopes exist, a name we lack is an error, not a guess.
     response = login_response(
         client, "ada@example.com", STRONG_PASSWORD, grant_type="password", scope="me users"
     )
 
-    assert response.status_code == 200, response.text
+    assert_error(response, 400, "invalid_scope", "scope", oauth_error="invalid_scope")
 
 
 @pytest.mark.usefixtures("signed_up")

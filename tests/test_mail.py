@@ -30,8 +30,8 @@ from tests.helpers import (
     OTHER_PASSWORD,
     STRONG_PASSWORD,
     Account,
+    promote,
     register,
-    set_user,
 )
 from tests.mailserver import (
     EMAIL_CHANGED_SUBJECT,
@@ -722,8 +722,7 @@ def test_setting_ones_password_through_the_user_route_mails_a_notice(
 def test_a_superuser_setting_a_users_password_notifies_that_user(
     mail_client: TestClient, inbox: Inbox, db_engine: Engine
 ) -> None:
-    admin = register(mail_client, email="root@example.com")
-    set_user(db_engine, admin.id, is_superuser=True)
+    admin = promote(mail_client, db_engine, register(mail_client, email="root@example.com"))
     account = register(mail_client, email="ada@example.com", password=OTHER_PASSWORD)
 
     response = mail_client.patch(
@@ -767,8 +766,7 @@ def test_confirming_ones_new_email_notifies_the_old_address_naming_the_new(
 def test_a_superuser_changing_a_users_email_notifies_the_old_address(
     mail_client: TestClient, inbox: Inbox, db_engine: Engine, method: str
 ) -> None:
-    admin = register(mail_client, email="root@example.com")
-    set_user(db_engine, admin.id, is_superuser=True)
+    admin = promote(mail_client, db_engine, register(mail_client, email="root@example.com"))
     account = register(mail_client, email="ada@example.com", password=OTHER_PASSWORD)
 
     response = mail_client.request(

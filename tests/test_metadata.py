@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
+from service.scopes import DESCRIPTIONS
+
 PATH = "/.well-known/oauth-authorization-server"
 ISSUER = "https://auth.example.com"
 
@@ -60,8 +62,8 @@ def test_it_has_no_authorization_endpoint_and_no_response_types(
     assert metadata["response_types_supported"] == []
 
 
-def test_it_claims_no_scopes_until_there_are_some(metadata: dict[str, Any]) -> None:
-    assert "scopes_supported" not in metadata
+def test_it_lists_every_scope(metadata: dict[str, Any]) -> None:
+    assert metadata["scopes_supported"] == sorted(DESCRIPTIONS)
 
 
 def test_it_may_be_cached_for_an_hour(metadata_client: TestClient) -> None:

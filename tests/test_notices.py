@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, update
 
-from service.models import AuthEvent, Login, User
-from tests.helpers import STRONG_PASSWORD, Account, claims_of, refresh, register
+from service.models import AuthEvent, Login
+from tests.helpers import STRONG_PASSWORD, Account, claims_of, promote, refresh, register
 from tests.mailserver import PASSWORD_CHANGED_SUBJECT, Inbox, body_of, settle
 
 NEW_PASSWORD = "quartz-meadow-violin-77"
@@ -18,10 +18,7 @@ SESSION_ENDED_SUBJECT = "An administrator signed you out"
 
 
 def make_superuser(client: TestClient, engine: Engine) -> Account:
-    account = register(client, email="root@example.com")
-    with engine.begin() as connection:
-        connection.execute(update(User).where(User.id == account.id).values(is_superuser=True))
-    return account
+    return promote(client, engine, register(client, email="root@example.com"))
 
 
 def log_in_from(client: TestClient, account: Account, user_agent: str) -> dict:

@@ -22,6 +22,7 @@ from tests.helpers import (
     login,
     login_response,
     me,
+    promote,
     refresh,
     register,
     set_user,
@@ -77,8 +78,7 @@ def bob(mail_client: TestClient) -> Account:
 @pytest.fixture
 def superuser(mail_client: TestClient, db_engine: Engine) -> Account:
     account = register(mail_client, email="root@example.com", password=STRONG_PASSWORD)
-    set_user(db_engine, account.id, is_superuser=True)
-    return account
+    return promote(mail_client, db_engine, account)
 
 
 # Asking for a link

@@ -23,6 +23,7 @@ USER_FIELDS = {
     "full_name",
     "is_active",
     "is_superuser",
+    "role",
     "is_verified",
     "pending_email",
     "created_at",

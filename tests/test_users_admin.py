@@ -11,6 +11,7 @@ from tests.helpers import (
     STRONG_PASSWORD,
     Account,
     assert_error,
+    auth_headers,
     count_sessions,
     login,
     login_response,
@@ -64,6 +65,7 @@ def test_list_users_entries_are_user_objects_without_hashes(
         "full_name",
         "is_active",
         "is_superuser",
+        "role",
         "is_verified",
         "pending_email",
         "created_at",
@@ -359,7 +361,8 @@ def test_superuser_promotes_a_user(client: TestClient, superuser: Account, user:
     )
 
     assert response.json()["is_superuser"] is True
-    assert client.get("/users", headers=user.headers).status_code == 200
+    promoted = login(client, user.email, user.password)
+    assert client.get("/users", headers=auth_headers(promoted["access_token"])).status_code == 200
 
 
 def test_superuser_deactivating_user_makes_its_access_token_fail(
@@ -557,5 +560,6 @@ def test_demoted_superuser_loses_access_to_the_list(
 
     client.patch(f"/users/{user.id}", headers=superuser.headers, json={"is_superuser": False})
 
+    # The demotion ended the login: a token of it is refused outright.
     response = client.get("/users", headers={"Authorization": f"Bearer {tokens['access_token']}"})
-    assert_error(response, 403, "forbidden")
+    assert_error(response, 401, "invalid_token")

@@ -5,16 +5,18 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response, status
 from pydantic import BaseModel, Field
 
+from service import scopes
 from service.deps import (
     AuthenticationDep,
-    CurrentPrincipal,
     RequesterDep,
+    WritesSessions,
     get_authentication,
     get_requester,
     no_store,
     repeated_fields,
 )
 from service.logins import IssuedTokens
+from service.models import SCOPE_MAX_LENGTH
 from service.openapi import ALWAYS, SIGNED_IN, WITH_BODY, error_responses
 from service.problems import DomainError, Problem
 from service.schemas import (
@@ -36,10 +38,25 @@ class TokenRequest(BaseModel):
     )
     username: PrintableText | None = Field(None, max_length=320, description="The account's email")
     password: PasswordInput | None = Field(None, max_length=PASSWORD_INPUT_LIMIT)
-    scope: PrintableText = Field("", max_length=1024, description="Accepted and ignored")
+    scope: PrintableText | None = Field(
+        None,
+        max_length=SCOPE_MAX_LENGTH,
+        description="Space-separated scopes to grant (RFC 6749 3.3). Password grant: what"
+        " of them the account's role allows; none sent, all it allows. Refresh grant:"
+        " what of the login's scopes the new access token keeps; never more",
+    )
     refresh_token: PrintableText | None = Field(None, max_length=4096)
     client_id: str | None = Field(None, max_length=256)
     client_secret: str | None = Field(None, max_length=256)
+
+
+def _requested_scope(form: TokenRequest) -> frozenset[str] | None:
+    try:
+        return scopes.parse(form.scope)
+    except scopes.ScopeError:
+        raise DomainError(
+            Problem.UNKNOWN_SCOPE, known=scopes.to_text(scopes.DESCRIPTIONS)
+        ) from None
 
 
 def _require(form: TokenRequest, *names: str) -> list[str]:
@@ -58,6 +75,8 @@ def _require(form: TokenRequest, *names: str) -> list[str]:
     response_model=TokenPair,
     responses=error_responses(
         Problem.UNSUPPORTED_GRANT_TYPE,
+        Problem.UNKNOWN_SCOPE,
+        Problem.SCOPE_NOT_ALLOWED,
         Problem.INVALID_CREDENTIALS,
         Problem.EMAIL_NOT_VERIFIED,
         Problem.TOKEN_INVALID,
@@ -80,14 +99,20 @@ async def login(
         raise DomainError(Problem.SENT_TWICE, *repeated)
     no_store(response)
     grant_type = form.grant_type or "password"
+    if grant_type not in ("password", "refresh_token"):
+        raise DomainError(Problem.UNSUPPORTED_GRANT_TYPE)
+    # Before any password is checked or token spent: a bad scope costs nothing.
+    requested = _requested_scope(form)
     if grant_type == "refresh_token":
         (refresh_token,) = _require(form, "refresh_token")
-        tokens = await authentication.refresh(refresh_token=refresh_token, requester=requester)
-    elif grant_type == "password":
-        email, password = _require(form, "username", "password")
-        tokens = await authentication.log_in(email=email, password=password, requester=requester)
+        tokens = await authentication.refresh(
+            refresh_token=refresh_token, requester=requester, narrow=requested
+        )
     else:
-        raise DomainError(Problem.UNSUPPORTED_GRANT_TYPE)
+        email, password = _require(form, "username", "password")
+        tokens = await authentication.log_in(
+            email=email, password=password, requester=requester, scope=requested
+        )
     return _pair(tokens)
 
 
@@ -96,6 +121,7 @@ def _pair(tokens: IssuedTokens) -> TokenPair:
         access_token=tokens.access_token,
         refresh_token=tokens.refresh_token,
         expires_in=tokens.expires_in,
+        scope=tokens.scope,
     )
 
 
@@ -143,6 +169,6 @@ async def logout(
     responses=error_responses(*SIGNED_IN, *ALWAYS),
 )
 async def logout_all(
-    principal: CurrentPrincipal, authentication: AuthenticationDep, requester: RequesterDep
+    principal: WritesSessions, authentication: AuthenticationDep, requester: RequesterDep
 ) -> None:
     await authentication.log_out_everywhere(principal=principal, requester=requester)

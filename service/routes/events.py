@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from service.audit_events import MAX_EVENT_ID
-from service.deps import AuthenticationDep, CurrentUser, TargetUser
+from service.deps import AuthenticationDep, EventsReadTarget, ReadsEvents
 from service.openapi import ALWAYS, SIGNED_IN, error_responses
 from service.problems import Problem
 from service.schemas import AuthEventsPage
@@ -26,9 +26,12 @@ Limit = Annotated[int, Query(ge=1, le=100)]
     responses=error_responses(*SIGNED_IN, *ALWAYS),
 )
 async def read_my_events(
-    user: CurrentUser, authentication: AuthenticationDep, before: Before = None, limit: Limit = 50
+    principal: ReadsEvents,
+    authentication: AuthenticationDep,
+    before: Before = None,
+    limit: Limit = 50,
 ) -> AuthEventsPage:
-    page = await authentication.events(user_id=user.id, before=before, limit=limit)
+    page = await authentication.events(user_id=principal.user.id, before=before, limit=limit)
     return AuthEventsPage.of(page)
 
 
@@ -39,7 +42,10 @@ async def read_my_events(
     responses=error_responses(*SIGNED_IN, Problem.FORBIDDEN, Problem.NO_SUCH_USER, *ALWAYS),
 )
 async def read_user_events(
-    user: TargetUser, authentication: AuthenticationDep, before: Before = None, limit: Limit = 50
+    target: EventsReadTarget,
+    authentication: AuthenticationDep,
+    before: Before = None,
+    limit: Limit = 50,
 ) -> AuthEventsPage:
-    page = await authentication.events(user_id=user.id, before=before, limit=limit)
+    page = await authentication.events(user_id=target.user.id, before=before, limit=limit)
     return AuthEventsPage.of(page)

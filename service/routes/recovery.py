@@ -3,7 +3,7 @@ confirming a new one."""
 
 from fastapi import APIRouter, BackgroundTasks, status
 
-from service.deps import CurrentUser, EmailChangesDep, RecoveryDep, RequesterDep
+from service.deps import EmailChangesDep, RecoveryDep, RequesterDep, WritesProfile
 from service.openapi import ALWAYS, SIGNED_IN, WITH_BODY, Documented, error_responses
 from service.problems import Problem
 from service.schemas import (
@@ -65,9 +65,9 @@ async def reset_password(
     responses=error_responses(*SIGNED_IN, Problem.RATE_LIMITED, *ALWAYS),
 )
 async def request_verification(
-    user: CurrentUser, recovery: RecoveryDep, requester: RequesterDep
+    principal: WritesProfile, recovery: RecoveryDep, requester: RequesterDep
 ) -> Accepted:
-    await recovery.send_verification(user_id=user.id, requester=requester)
+    await recovery.send_verification(user_id=principal.user.id, requester=requester)
     return Accepted()
 
 

@@ -4,7 +4,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from service.deps import CurrentPrincipal, LoginSessionsDep, RequesterDep, TargetUser
+from service.deps import (
+    LoginSessionsDep,
+    ReadsSessions,
+    RequesterDep,
+    SessionsReadTarget,
+    SessionsWriteTarget,
+    WritesSessions,
+)
 from service.devices import UNKNOWN_DEVICE
 from service.logins import LiveLogin, Principal
 from service.openapi import ALWAYS, SIGNED_IN, error_responses
@@ -38,9 +45,7 @@ def _shown(logins: list[LiveLogin], principal: Principal) -> list[SessionPublic]
     response_model=list[SessionPublic],
     responses=error_responses(*SIGNED_IN, *ALWAYS),
 )
-async def my_sessions(
-    principal: CurrentPrincipal, sessions: LoginSessionsDep
-) -> list[SessionPublic]:
+async def my_sessions(principal: ReadsSessions, sessions: LoginSessionsDep) -> list[SessionPublic]:
     return _shown(await sessions.live(user_id=principal.user.id), principal)
 
 
@@ -51,7 +56,7 @@ async def my_sessions(
     responses=error_responses(*SIGNED_IN, *ALWAYS),
 )
 async def end_my_other_sessions(
-    principal: CurrentPrincipal, sessions: LoginSessionsDep, requester: RequesterDep
+    principal: WritesSessions, sessions: LoginSessionsDep, requester: RequesterDep
 ) -> None:
     user = principal.user
     await sessions.end_others(
@@ -67,7 +72,7 @@ async def end_my_other_sessions(
 )
 async def end_my_session(
     session_id: SessionId,
-    principal: CurrentPrincipal,
+    principal: WritesSessions,
     sessions: LoginSessionsDep,
     requester: RequesterDep,
 ) -> None:
@@ -88,9 +93,9 @@ async def end_my_session(
     responses=error_responses(*_FOR_SOMEONE),
 )
 async def user_sessions(
-    user: TargetUser, principal: CurrentPrincipal, sessions: LoginSessionsDep
+    target: SessionsReadTarget, sessions: LoginSessionsDep
 ) -> list[SessionPublic]:
-    return _shown(await sessions.live(user_id=user.id), principal)
+    return _shown(await sessions.live(user_id=target.user.id), target.principal)
 
 
 @router.delete(
@@ -100,13 +105,11 @@ async def user_sessions(
     responses=error_responses(*_FOR_SOMEONE),
 )
 async def end_user_sessions(
-    user: TargetUser,
-    principal: CurrentPrincipal,
-    sessions: LoginSessionsDep,
-    requester: RequesterDep,
+    target: SessionsWriteTarget, sessions: LoginSessionsDep, requester: RequesterDep
 ) -> None:
+    user = target.user
     await sessions.end_others(
-        actor=principal, user_id=user.id, email=user.email, requester=requester
+        actor=target.principal, user_id=user.id, email=user.email, requester=requester
     )
 
 
@@ -118,13 +121,13 @@ async def end_user_sessions(
 )
 async def end_user_session(
     session_id: SessionId,
-    user: TargetUser,
-    principal: CurrentPrincipal,
+    target: SessionsWriteTarget,
     sessions: LoginSessionsDep,
     requester: RequesterDep,
 ) -> None:
+    user = target.user
     await sessions.end(
-        actor=principal,
+        actor=target.principal,
         user_id=user.id,
         email=user.email,
         session_id=session_id,

@@ -2,15 +2,16 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from service.deps import (
     AccountsDep,
-    CurrentPrincipal,
     CurrentUser,
+    ReadsUsers,
+    ReadTarget,
     RequesterDep,
-    TargetUser,
-    require_superuser,
+    WritesProfile,
+    WriteTarget,
 )
 from service.openapi import ALWAYS, SIGNED_IN, WITH_BODY, Documented, error_responses
 from service.problems import Problem
@@ -71,7 +72,7 @@ async def read_me(user: CurrentUser) -> UserPublic:
     responses=error_responses(*_UPDATE_ERRORS),
 )
 async def update_me(
-    body: UserUpdateMe, principal: CurrentPrincipal, accounts: AccountsDep, requester: RequesterDep
+    body: UserUpdateMe, principal: WritesProfile, accounts: AccountsDep, requester: RequesterDep
 ) -> UserPublic:
     changes = UserUpdate.model_validate(body.model_dump(exclude_unset=True))
     user = await accounts.update(
@@ -87,7 +88,7 @@ async def update_me(
     responses=error_responses(*SIGNED_IN, Problem.LAST_SUPERUSER, *ALWAYS),
 )
 async def delete_me(
-    principal: CurrentPrincipal, accounts: AccountsDep, requester: RequesterDep
+    principal: WritesProfile, accounts: AccountsDep, requester: RequesterDep
 ) -> None:
     await accounts.delete(actor=principal, user_id=principal.user.id, requester=requester)
 
@@ -106,7 +107,7 @@ async def delete_me(
 )
 async def change_my_password(
     body: PasswordChange,
-    principal: CurrentPrincipal,
+    principal: WritesProfile,
     accounts: AccountsDep,
     requester: RequesterDep,
 ) -> None:
@@ -122,10 +123,10 @@ async def change_my_password(
     "",
     summary="List users (superusers)",
     response_model=list[UserPublic],
-    dependencies=[Depends(require_superuser)],
     responses=error_responses(*SIGNED_IN, Problem.FORBIDDEN, *ALWAYS),
 )
 async def list_users(
+    _: ReadsUsers,
     accounts: AccountsDep,
     skip: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
@@ -139,19 +140,15 @@ async def list_users(
     response_model=UserPublic,
     responses=error_responses(*SIGNED_IN, Problem.FORBIDDEN, Problem.NO_SUCH_USER, *ALWAYS),
 )
-async def read_user(user: TargetUser) -> UserPublic:
-    return user
+async def read_user(target: ReadTarget) -> UserPublic:
+    return target.user
 
 
 async def _update_user(
-    body: UserUpdate,
-    target: TargetUser,
-    principal: CurrentPrincipal,
-    accounts: AccountsDep,
-    requester: RequesterDep,
+    body: UserUpdate, target: WriteTarget, accounts: AccountsDep, requester: RequesterDep
 ) -> UserPublic:
     user = await accounts.update(
-        actor=principal, target_id=target.id, changes=body, requester=requester
+        actor=target.principal, target_id=target.user.id, changes=body, requester=requester
     )
     return UserPublic.model_validate(user)
 
@@ -176,7 +173,5 @@ for _method in ("PUT", "PATCH"):
         *SIGNED_IN, Problem.FORBIDDEN, Problem.NO_SUCH_USER, Problem.LAST_SUPERUSER, *ALWAYS
     ),
 )
-async def delete_user(
-    user: TargetUser, principal: CurrentPrincipal, accounts: AccountsDep, requester: RequesterDep
-) -> None:
-    await accounts.delete(actor=principal, user_id=user.id, requester=requester)
+async def delete_user(target: WriteTarget, accounts: AccountsDep, requester: RequesterDep) -> None:
+    await accounts.delete(actor=target.principal, user_id=target.user.id, requester=requester)
