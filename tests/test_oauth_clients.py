@@ -123,3 +123,32 @@ def test_requests_oauthlib_with_a_client_secret_is_served(
     )
 
     assert "access_token" in token
+
+
+def test_authlib_asking_for_scopes_is_granted_them_and_keeps_them_on_refresh(
+    server: ServerProcess, account: str
+) -> None:
+    session = authlib_session(scope="profile:read sessions:read")
+    token = session.fetch_token(f"{server.url}/login", username=account, password=STRONG_PASSWORD)
+
+    refreshed = session.refresh_token(f"{server.url}/login", refresh_token=token["refresh_token"])
+
+    assert token["scope"] == refreshed["scope"] == "profile:read sessions:read"
+    assert session.get(f"{server.url}/users/me/sessions").status_code == 200
+    assert session.delete(f"{server.url}/users/me/sessions").status_code == 403
+
+
+def test_requests_oauthlib_asking_for_scopes_is_granted_them(
+    server: ServerProcess, account: str
+) -> None:
+    # Its password grant sends the client's scope; the session checks the answer against it.
+    client = LegacyApplicationClient(client_id=CLIENT_ID, scope=["profile:read"])
+    session = LegacySession(client=client, scope=["profile:read"])
+    token_url = f"{server.url}/login"
+
+    token = session.fetch_token(token_url=token_url, username=account, password=STRONG_PASSWORD)
+    refreshed = session.refresh_token(token_url, refresh_token=token["refresh_token"])
+
+    assert token["scope"] == refreshed["scope"] == ["profile:read"]
+    assert session.get(f"{server.url}/users/me").status_code == 200
+    assert session.get(f"{server.url}/users/me/events").status_code == 403

@@ -289,3 +289,57 @@ def test_a_session_ended_on_one_instance_is_refused_on_every_instance_at_once(
     for index in range(len(servers)):
         with client_of(servers, index) as client:
             assert client.get("/users/me", headers=bearer(device)).status_code == 401
+
+
+# A role change: each login holds the scopes of the role it started under
+
+
+def test_no_login_in_flight_keeps_the_old_roles_scopes_past_a_promotion(
+    servers: list[ServerProcess], db_engine: Engine
+) -> None:
+    user_id = sign_up(servers)
+    set_user(db_engine, sign_up(servers, ROOT_EMAIL), is_superuser=True)
+    root = log_in(servers, ROOT_EMAIL)
+
+    logins, promotion = logins_during(
+        servers,
+        lambda client: client.patch(
+            f"/users/{user_id}", json={"is_superuser": True}, headers=bearer(root)
+        ),
+    )
+
+    assert promotion.status_code == 200, promotion.text
+    assert statuses(logins) <= {200, 401}
+    granted_before = [
+        login for login in logins if "users:read" not in login.json().get("scope", "")
+    ]
+    assert working_sessions(servers, granted_before) == []
+
+
+def test_no_refresh_in_flight_keeps_an_admins_scopes_past_its_demotion(
+    servers: list[ServerProcess], db_engine: Engine
+) -> None:
+    admin_id = sign_up(servers)
+    set_user(db_engine, admin_id, is_superuser=True)
+    set_user(db_engine, sign_up(servers, ROOT_EMAIL), is_superuser=True)
+    root = log_in(servers, ROOT_EMAIL)
+    pairs = [log_in(servers) for _ in range(LOGINS)]
+    barrier = Barrier(LOGINS + 1)
+
+    def run(index: int) -> httpx.Response:
+        with client_of(servers, index) as client:
+            barrier.wait()
+            if index == LOGINS:
+                return client.patch(
+                    f"/users/{admin_id}", json={"is_superuser": False}, headers=bearer(root)
+                )
+            return client.post("/refresh", json={"refresh_token": pairs[index]["refresh_token"]})
+
+    with ThreadPoolExecutor(max_workers=LOGINS + 1) as pool:
+        responses = list(pool.map(run, range(LOGINS + 1)))
+    refreshes, demotion = responses[:LOGINS], responses[LOGINS]
+
+    assert demotion.status_code == 200, demotion.text
+    assert statuses(refreshes) <= {200, 401}
+    assert working_sessions(servers, refreshes) == []
+    assert working_sessions(servers, [httpx.Response(200, json=pair) for pair in pairs]) == []
