@@ -86,6 +86,25 @@ def test_create_superuser_promotes_an_existing_user(
     assert count_users(db_engine) == 1
 
 
+def test_promoting_an_existing_user_ends_its_logins(
+    client: TestClient, user: Account, database_url: str
+) -> None:
+    # They were granted a user's scopes; the next login is an admin's.
+    create_superuser(database_url, user.email)
+
+    assert client.get("/users/me", headers=user.headers).status_code == 401
+    tokens = login(client, user.email, user.password)
+    assert "users:write" in tokens["scope"].split()
+
+
+def test_create_superuser_of_an_existing_admin_ends_no_login(
+    client: TestClient, superuser: Account, database_url: str
+) -> None:
+    create_superuser(database_url, superuser.email)
+
+    assert client.get("/users/me", headers=superuser.headers).status_code == 200
+
+
 def test_create_superuser_reads_the_password_from_a_prompt(
     client: TestClient, database_url: str
 ) -> None:
