@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from service import account_tokens, email_change, superusers
+from service import account_tokens, email_change, scopes, superusers
 from service.audit_events import EventKind
 from service.email_change import Asked
 from service.logins import Principal, token_rejected
@@ -77,10 +77,12 @@ class Accounts(Service):
         A new address of one's own is only asked for: it waits for the link
         mailed to it. A superuser sets another user's address at once."""
         fields = changes.model_dump(exclude_unset=True, exclude={"current_password"})
-        if not actor.user.is_superuser:
-            for name in _SUPERUSER_FIELDS:
-                if name in fields:
-                    raise DomainError(Problem.FORBIDDEN, name)
+        flags = [name for name in _SUPERUSER_FIELDS if name in fields]
+        if flags and not actor.user.is_superuser:
+            raise DomainError(Problem.FORBIDDEN, flags[0])
+        if flags and scopes.USERS_WRITE not in actor.scopes:
+            # An admin's own account too: the flags are an admin's power, not the profile's.
+            raise DomainError(Problem.INSUFFICIENT_SCOPE, scope=scopes.USERS_WRITE)
         acting_on_self = actor.user.id == target_id
         try:
             target = await self._load(target_id, as_of=actor if acting_on_self else None)

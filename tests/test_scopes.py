@@ -481,3 +481,17 @@ def test_the_server_metadata_lists_the_scopes(client: TestClient) -> None:
     metadata = client.get("/.well-known/oauth-authorization-server").json()
 
     assert metadata["scopes_supported"] == sorted(DESCRIPTIONS)
+
+
+def test_an_admin_setting_its_own_flags_needs_users_write(
+    client: TestClient, superuser: Account
+) -> None:
+    tokens = log_in(client, superuser, scope="profile:read profile:write")
+
+    response = client.patch(
+        f"/users/{superuser.id}", headers=as_bearer(tokens), json={"is_active": False}
+    )
+
+    assert_error(response, 403, "insufficient_scope")
+    assert 'scope="users:write"' in response.headers["www-authenticate"]
+    assert me(client, tokens["access_token"]).status_code == 200
