@@ -178,7 +178,7 @@ class Authentication(Service):
         granted = scopes.grant(user.role, scope)
         if not granted:
             # Told only once the password is right: before, it would say what role an account has.
-            allowed = scopes.to_text(scopes.ALLOWED[scopes.role_of(user.role)])
+            allowed = scopes.to_text(scopes.allowed(user.role))
             raise DomainError(Problem.SCOPE_NOT_ALLOWED, allowed=allowed)
         # Asked before this login is stored, or it would have seen itself.
         new_device = self.settings.notify_new_login and not self._seen(user, requester)

@@ -108,31 +108,23 @@ async def authenticate(
     request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> Principal:
     """Who the bearer token, or else the access cookie, stands for, whatever
-    it was granted. Read once per request, however many dependencies ask.
+    it was granted (get_principal, get_admin and get_target check that).
 
     A cookie is sent by the browser whoever made the page, so an unsafe
     request it authenticates must also come from an allowed origin and carry
     its login's CSRF token. A bearer token is only ever sent on purpose.
     """
-    # FastAPI resolves this once per scope set a route declares; the request
-    # keeps the answer so the token is checked, and the database read, once.
-    known: Principal | None = getattr(request.state, "principal", None)
-    if known is not None:
-        return known
     # The services are read here rather than through dependencies of their
     # own: this runs on every authenticated request, and each dependency costs.
     authentication: Authentication = request.app.state.authentication
-    principal: Principal | None = None
     if token is None:
         cookies: CookieLogins = request.app.state.cookie_logins
         from_cookie = cookies.access_token(request)
         if from_cookie is not None:
             principal = await authentication.principal(from_cookie)
             cookies.check_unsafe(request, principal.login_id)
-    if principal is None:
-        principal = await authentication.principal(token)
-    request.state.principal = principal
-    return principal
+            return principal
+    return await authentication.principal(token)
 
 
 def require_scopes(principal: Principal, needed: list[str]) -> None:
@@ -164,14 +156,19 @@ async def get_current_user(principal: ReadsProfile) -> UserPublic:
 CurrentUser = Annotated[UserPublic, Depends(get_current_user)]
 
 
+def require_admin(principal: Principal, needed: list[str]) -> None:
+    """403 forbidden unless the caller is an admin, by the role as stored now
+    (not as it was at login); then 403 insufficient_scope without `needed`."""
+    if not principal.user.is_superuser:
+        raise DomainError(Problem.FORBIDDEN)
+    require_scopes(principal, needed)
+
+
 async def get_admin(
     security_scopes: SecurityScopes, principal: Annotated[Principal, Depends(authenticate)]
 ) -> Principal:
-    """An admin (by the role as stored now, not as it was at login) whose
-    token holds the declared `users:` scopes."""
-    if not principal.user.is_superuser:
-        raise DomainError(Problem.FORBIDDEN)
-    require_scopes(principal, security_scopes.scopes)
+    """An admin whose token holds the declared `users:` scopes."""
+    require_admin(principal, security_scopes.scopes)
     return principal
 
 
@@ -202,9 +199,7 @@ async def get_target(
         if not (principal.user.is_superuser and principal.scopes.issuperset(on_others)):
             require_scopes(principal, security_scopes.scopes)
         return Target(UserPublic.model_validate(principal.user), principal)
-    if not principal.user.is_superuser:
-        raise DomainError(Problem.FORBIDDEN)
-    require_scopes(principal, on_others)
+    require_admin(principal, on_others)
     user = await accounts.get(user_id)
     if user is None:
         raise DomainError(Problem.NO_SUCH_USER)

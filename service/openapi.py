@@ -91,13 +91,11 @@ def install_openapi(app: FastAPI, settings: Settings) -> None:
                 description=app.description,
                 routes=app.routes,
             )
-            for operations in document.get("paths", {}).values():
+            for path, operations in document.get("paths", {}).items():
                 for operation in operations.values():
                     _complete_examples(operation, _limits(settings))
                     _document_ratelimit_headers(operation)
-            for path, operations in document.get("paths", {}).items():
-                if path.startswith("/users/{user_id}"):
-                    for operation in operations.values():
+                    if path.startswith("/users/{user_id}"):
                         _document_admin_alternative(operation)
             app.openapi_schema = document
         return app.openapi_schema

@@ -53,10 +53,6 @@ ON_OTHERS: dict[str, str] = {
 class ScopeError(ValueError):
     """A `scope` parameter that is malformed or names scopes we do not have."""
 
-    def __init__(self, unknown: Iterable[str]) -> None:
-        self.unknown = sorted(unknown)
-        super().__init__(" ".join(self.unknown))
-
 
 def parse(text: str | None) -> frozenset[str] | None:
     """The scopes a `scope` parameter asks for; None when it asks for none
@@ -68,7 +64,7 @@ def parse(text: str | None) -> frozenset[str] | None:
     names = frozenset(name for name in text.split(" ") if name)
     unknown = names - DESCRIPTIONS.keys()
     if unknown:
-        raise ScopeError(unknown)
+        raise ScopeError
     return names
 
 
@@ -76,8 +72,12 @@ def grant(role: Role | str, requested: frozenset[str] | None) -> frozenset[str]:
     """What a login of `role` gets when it asks for `requested`: the whole
     role when it names nothing, else what it named that the role allows
     (possibly nothing: the caller refuses an empty grant)."""
-    allowed = ALLOWED[role_of(role)]
-    return allowed if requested is None else requested & allowed
+    return allowed(role) if requested is None else requested & allowed(role)
+
+
+def allowed(role: Role | str) -> frozenset[str]:
+    """Every scope a login of `role` may be granted."""
+    return ALLOWED[role_of(role)]
 
 
 def role_of(value: str) -> Role:
